@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vallum/vallum/internal/api"
+)
+
+func runLog(ctx context.Context, env *cliEnv, args []string) error {
+	sub := map[string]func(context.Context, *cliEnv, []string) error{
+		"append": runLogAppend,
+		"show":   runLogShow,
+		"vkey":   runLogVKey,
+		"prove":  runLogProve,
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(env.stderr, "Usage: vallum log <append|show|vkey|prove> [flags]\n\n")
+		fmt.Fprintf(env.stderr, "  append   append a JSON payload read on stdin; prints the receipt\n")
+		fmt.Fprintf(env.stderr, "  show I   print entry I (header, payload, leaf hash)\n")
+		fmt.Fprintf(env.stderr, "  vkey     print the checkpoint verifier key\n")
+		fmt.Fprintf(env.stderr, "  prove I  write a C2SP tlog-proof of entry I\n")
+		if len(args) == 0 {
+			return &exitError{code: 2}
+		}
+		return nil
+	}
+	f, ok := sub[args[0]]
+	if !ok {
+		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown log command %q", args[0]), "run 'vallum log --help'")}
+	}
+	return f(ctx, env, args[1:])
+}
+
+// client talks to a running server.
+type client struct {
+	server  string
+	dataDir string
+	http    *http.Client
+}
+
+func addClientFlags(fs interface {
+	String(string, string, string) *string
+}) (server, data *string) {
+	server = fs.String("server", "http://127.0.0.1:8080", "URL of the running Vallum server")
+	data = fs.String("data", "./vallum-data", "data directory holding admin.token")
+	return
+}
+
+func newClient(server, data string) *client {
+	return &client{server: strings.TrimSuffix(server, "/"), dataDir: data, http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+func (c *client) token() (string, error) {
+	if t := os.Getenv("VALLUM_TOKEN"); t != "" {
+		return t, nil
+	}
+	b, err := os.ReadFile(filepath.Join(c.dataDir, api.TokenFile))
+	if err != nil {
+		return "", withHint(fmt.Errorf("couldn't read the API token: %w", err), "pass --data DIR (the server's data directory) or set VALLUM_TOKEN")
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// do sends a request and returns the body of a 2xx response; other
+// statuses become errors carrying the server's message.
+func (c *client) do(ctx context.Context, method, path string, body []byte, auth bool) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth {
+		tok, err := c.token()
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("couldn't reach the server: %w", err), "start it with 'vallum serve' or pass --server URL")
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the server's answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("server: %s (HTTP %d)", e.Error, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("server: HTTP %d", resp.StatusCode)
+	}
+	return b, nil
+}
+
+func runLogAppend(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "log append", "log append [--kind K] [--actor A] [--incident ID] < payload.json")
+	kind := fs.String("kind", "note", "entry kind")
+	actor := fs.String("actor", "", "person acting through the admin token, recorded as admin/<actor>")
+	incident := fs.String("incident", "", "incident the entry belongs to")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	payload, err := io.ReadAll(io.LimitReader(env.stdin, 64<<20))
+	if err != nil {
+		return fmt.Errorf("couldn't read the payload from stdin: %w", err)
+	}
+	q := url.Values{"kind": {*kind}}
+	if *actor != "" {
+		q.Set("actor", *actor)
+	}
+	if *incident != "" {
+		q.Set("incident", *incident)
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodPost, "/api/v1/log/entries?"+q.Encode(), payload, true)
+	if err != nil {
+		return err
+	}
+	_, err = env.stdout.Write(b)
+	return err
+}
+
+func entryArg(fs interface{ Args() []string }) (int64, error) {
+	if len(fs.Args()) != 1 {
+		return 0, &exitError{code: 2, err: errors.New("want exactly one entry index")}
+	}
+	i, err := strconv.ParseInt(fs.Args()[0], 10, 64)
+	if err != nil || i < 0 {
+		return 0, &exitError{code: 2, err: fmt.Errorf("%q is not an entry index", fs.Args()[0])}
+	}
+	return i, nil
+}
+
+func runLogShow(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "log show", "log show [--server URL] [--data DIR] INDEX")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	i, err := entryArg(fs)
+	if err != nil {
+		return err
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodGet, fmt.Sprintf("/log/v1/entries/%d", i), nil, true)
+	if err != nil {
+		return err
+	}
+	_, err = env.stdout.Write(b)
+	return err
+}
+
+func runLogVKey(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "log vkey", "log vkey [--server URL]")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodGet, "/log/v1/vkey", nil, false)
+	if err != nil {
+		return err
+	}
+	_, err = env.stdout.Write(b)
+	return err
+}
+
+func runLogProve(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "log prove", "log prove [--size N] [--out FILE] INDEX")
+	size := fs.Int64("size", 0, "tree size of a signed checkpoint to prove against (default: the latest)")
+	out := fs.String("out", "", "file to write (default entry-INDEX.tlog-proof; - for stdout)")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	i, err := entryArg(fs)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"index": {strconv.FormatInt(i, 10)}}
+	if *size > 0 {
+		q.Set("size", strconv.FormatInt(*size, 10))
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodGet, "/log/v1/proof/tlog-proof?"+q.Encode(), nil, false)
+	if err != nil {
+		return err
+	}
+	if *out == "-" {
+		_, err = env.stdout.Write(b)
+		return err
+	}
+	if *out == "" {
+		*out = fmt.Sprintf("entry-%d.tlog-proof", i)
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, *out)
+	return nil
+}

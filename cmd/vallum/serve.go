@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vallum/vallum/internal/api"
+	"github.com/vallum/vallum/internal/config"
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/store"
+)
+
+// Paths inside the data directory.
+const (
+	logDir      = "log"
+	dbFile      = "vallum.db"
+	witnessFile = "latest-checkpoint"
+)
+
+func runServe(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "serve", "serve [--config FILE] [--data DIR] [--listen ADDR]")
+	cfgPath := fs.String("config", "", "YAML configuration file (docs/configuration.md); defaults apply without one")
+	data := fs.String("data", "", "data directory (default ./vallum-data, or the config's data)")
+	listen := fs.String("listen", "", "HTTP listen address (default 127.0.0.1:8080, or the config's listen)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return err
+		}
+	}
+	if *data != "" {
+		cfg.Data = *data
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(env.stderr, nil))
+	return serve(ctx, cfg, logger, env)
+}
+
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cliEnv) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("couldn't create data directory: %w", err)
+	}
+	keys, created, err := evidence.LoadOrCreateKeys(cfg.Data, cfg.Log.Origin)
+	if err != nil {
+		return err
+	}
+	if created {
+		logger.Info("generated a new evidence log key", "origin", keys.Origin, "key_file", filepath.Join(cfg.Data, evidence.KeyFile))
+	}
+	token, err := api.LoadOrCreateToken(filepath.Join(cfg.Data, api.TokenFile))
+	if err != nil {
+		return err
+	}
+	files, err := store.OpenFiles(filepath.Join(cfg.Data, logDir), logger)
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	l, err := evidence.Open(evidence.Config{
+		Origin: keys.Origin, Signer: keys.Signer, Verifier: keys.Verifier, Storage: files,
+		MaxBatch: cfg.Log.MaxBatch, MaxPayload: cfg.Log.MaxPayload, Logger: logger,
+	})
+	if err != nil {
+		return withHint(fmt.Errorf("couldn't open the evidence log: %w", err), "run 'vallum verify --data "+cfg.Data+"' to see what is wrong")
+	}
+	defer l.Close()
+	db, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, dbFile))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckHead(ctx, l); err != nil {
+		return withHint(err, "run 'vallum verify --data "+cfg.Data+"'; do not start the server on a log that lost entries")
+	}
+
+	srv := &api.Server{Log: l, DB: db, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, VKey: keys.VKey}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("couldn't listen on %s: %w", cfg.Listen, err)
+	}
+	logger.Info("vallum serving", "addr", ln.Addr().String(), "data", cfg.Data, "origin", keys.Origin, "log_size", l.Size(), "vkey", keys.VKey)
+	fmt.Fprintf(env.stdout, "vallum: listening on http://%s (log %s, verifier key %s)\n", ln.Addr(), keys.Origin, keys.VKey)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		return db.Project(gctx, l, filepath.Join(cfg.Data, logDir, witnessFile), logger)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	return g.Wait()
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/store"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runVerify(ctx context.Context, env *cliEnv, args []string) error {
+	fset := newFlagSet(env, "verify", "verify --data DIR [--vkey FILE] [--checkpoint FILE]... [--json]")
+	data := fset.String("data", "./vallum-data", "data directory of the log to verify (read-only)")
+	vkeyPath := fset.String("vkey", "", "verifier key file, obtained independently of the data (default: DIR/log.vkey, which an attacker with the data could have replaced)")
+	var witnesses stringList
+	fset.Var(&witnesses, "checkpoint", "a signed checkpoint published earlier (repeatable): the log must still contain its tree")
+	asJSON := fset.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fset, args); err != nil {
+		return err
+	}
+	if fset.NArg() != 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fset.Arg(0))}
+	}
+	kp := *vkeyPath
+	if kp == "" {
+		kp = filepath.Join(*data, evidence.VKeyFile)
+	}
+	key, _, err := evidence.ReadVerifierKey(kp)
+	if err != nil {
+		return withHint(err, "pass --vkey FILE with the log's published verifier key")
+	}
+	v := evidence.NewVerifier(key.Name(), key)
+	if *vkeyPath == "" {
+		v.Warn("the verifier key was read from the data directory; pass --vkey with the published key to rule out a replaced key")
+	}
+	// Truncation: the log must still hold every tree it showed before, in
+	// the server's latest-checkpoint file and in checkpoints the expert has.
+	type tree struct {
+		c    evidence.Checkpoint
+		name string
+	}
+	var trees []tree
+	wp := filepath.Join(*data, logDir, witnessFile)
+	if b, err := os.ReadFile(wp); err == nil {
+		if c, err := evidence.OpenCheckpoint(b, key.Name(), key); err == nil {
+			trees = append(trees, tree{c, "the server's latest-checkpoint file"})
+		} else {
+			v.Warn("%s is unreadable (%v); truncation can only be ruled out with --checkpoint", wp, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, p := range witnesses {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		c, err := evidence.OpenCheckpoint(b, key.Name(), key)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", p, err)
+		}
+		trees = append(trees, tree{c, "checkpoint " + p})
+	}
+	if err := store.VerifyFiles(filepath.Join(*data, logDir), v); err != nil {
+		return err
+	}
+	for _, t := range trees {
+		v.CheckTree(t.c, t.name)
+	}
+	rep := v.Finish()
+	if *asJSON {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintf(env.stdout, "%s\n", b)
+	} else {
+		fmt.Fprint(env.stdout, rep.String())
+	}
+	if !rep.OK() {
+		return &exitError{code: 1}
+	}
+	return nil
+}

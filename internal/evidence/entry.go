@@ -1,0 +1,222 @@
+// Package evidence is Vallum's tamper-evident evidence log: an append-only
+// RFC 6962 Merkle tree (golang.org/x/mod/sumdb/tlog) of canonical entry
+// headers, with a C2SP signed-note checkpoint signed for every committed
+// batch, inclusion and consistency proofs, C2SP tlog-tiles, erasure of
+// payloads that keeps every proof valid, and an offline verifier.
+//
+// The core (entries, checkpoints, proofs, verification) is pure; durable
+// storage is behind the Storage interface and time is injected.
+package evidence
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// HeaderVersion is the version of the entry header format this package
+// writes. Decoders reject other versions.
+const HeaderVersion = 1
+
+// TimeFormat is the canonical form of Header.Time: UTC with nanoseconds,
+// always nine fractional digits, so that the bytes are canonical.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z"
+
+// SaltSize is the size in bytes of the random salt mixed into every
+// payload commitment. Erasing an entry erases its salt too, so an erased
+// payload cannot be confirmed by guessing.
+const SaltSize = 32
+
+// MaxHeaderSize bounds an encoded header. C2SP entry bundles prefix each
+// entry with a 16-bit length, and headers are small by construction.
+const MaxHeaderSize = 4096
+
+// Field limits of a header.
+const (
+	maxKind     = 64
+	maxActor    = 256
+	maxIncident = 128
+)
+
+// Header is the canonical, versioned record header of one log entry. Its
+// exact encoded bytes (EncodeHeader) are the tree's leaf: the RFC 6962 leaf
+// hash is SHA-256(0x00 ‖ header). Every time and identity field is in the
+// header; the payload is committed to by Commitment = SHA-256(salt ‖
+// payload), so the payload can be erased without changing the leaf.
+//
+// The header holds no sequence number: an entry's index is its position in
+// the tree, proven by an inclusion proof.
+type Header struct {
+	// V is the header format version, HeaderVersion.
+	V int `json:"v"`
+	// Kind names what the entry records, e.g. "decision", "approval",
+	// "erasure" (lowercase letters, digits, '_', '.', '-').
+	Kind string `json:"kind"`
+	// Time is when the log sequenced the entry, in TimeFormat (UTC).
+	Time string `json:"time"`
+	// Actor is the authenticated identity that appended the entry.
+	Actor string `json:"actor"`
+	// Incident is the incident the entry belongs to, or empty.
+	Incident string `json:"incident"`
+	// Commitment is "sha256:" followed by the lowercase hex of
+	// SHA-256(salt ‖ payload).
+	Commitment string `json:"commitment"`
+}
+
+// Commit returns the commitment string of payload under salt.
+func Commit(salt, payload []byte) string {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(payload)
+	var sum [sha256.Size]byte
+	return "sha256:" + hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// ErrMalformedHeader is wrapped by every header decoding error.
+var ErrMalformedHeader = errors.New("malformed entry header")
+
+// EncodeHeader validates h and returns its canonical encoding: compact JSON
+// with the fields in the order of the struct.
+func EncodeHeader(h Header) ([]byte, error) {
+	if err := h.validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode entry header: %w", err)
+	}
+	if len(b) > MaxHeaderSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformedHeader, len(b), MaxHeaderSize)
+	}
+	return b, nil
+}
+
+// DecodeHeader parses an encoded header and checks that the bytes are
+// exactly its canonical encoding, so that one header has one leaf hash.
+func DecodeHeader(b []byte) (Header, error) {
+	var h Header
+	if len(b) > MaxHeaderSize {
+		return h, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformedHeader, len(b), MaxHeaderSize)
+	}
+	if !utf8.Valid(b) {
+		return h, fmt.Errorf("%w: not valid UTF-8", ErrMalformedHeader)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		return h, fmt.Errorf("%w: %v", ErrMalformedHeader, err)
+	}
+	if dec.More() {
+		return h, fmt.Errorf("%w: trailing data", ErrMalformedHeader)
+	}
+	canon, err := EncodeHeader(h)
+	if err != nil {
+		return h, err
+	}
+	if !bytes.Equal(canon, b) {
+		return h, fmt.Errorf("%w: not in canonical form", ErrMalformedHeader)
+	}
+	return h, nil
+}
+
+// ParsedTime returns the header's time.
+func (h Header) ParsedTime() (time.Time, error) {
+	return time.Parse(TimeFormat, h.Time)
+}
+
+func (h Header) validate() error {
+	if h.V != HeaderVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrMalformedHeader, h.V, HeaderVersion)
+	}
+	if err := ValidKind(h.Kind); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
+	}
+	t, err := time.Parse(TimeFormat, h.Time)
+	if err != nil || t.Format(TimeFormat) != h.Time {
+		return fmt.Errorf("%w: time %q is not in the form %s", ErrMalformedHeader, h.Time, TimeFormat)
+	}
+	if err := validText("actor", h.Actor, 1, maxActor); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
+	}
+	if err := validText("incident", h.Incident, 0, maxIncident); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
+	}
+	c, ok := strings.CutPrefix(h.Commitment, "sha256:")
+	if !ok || len(c) != 2*sha256.Size || strings.ToLower(c) != c {
+		return fmt.Errorf("%w: commitment %q is not sha256:<64 lowercase hex digits>", ErrMalformedHeader, h.Commitment)
+	}
+	if _, err := hex.DecodeString(c); err != nil {
+		return fmt.Errorf("%w: commitment %q is not hex", ErrMalformedHeader, h.Commitment)
+	}
+	return nil
+}
+
+// ValidKind reports whether kind is a well-formed entry kind.
+func ValidKind(kind string) error {
+	if kind == "" || len(kind) > maxKind {
+		return fmt.Errorf("kind must be 1 to %d characters", maxKind)
+	}
+	for _, r := range kind {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return fmt.Errorf("kind %q may hold only lowercase letters, digits, '_', '.' and '-'", kind)
+		}
+	}
+	return nil
+}
+
+// ValidActor reports whether actor is a well-formed actor identity.
+func ValidActor(actor string) error { return validText("actor", actor, 1, maxActor) }
+
+// ValidIncident reports whether id is a well-formed incident identifier
+// (empty is allowed: no incident).
+func ValidIncident(id string) error { return validText("incident", id, 0, maxIncident) }
+
+func validText(field, s string, min, max int) error {
+	if len(s) < min || len(s) > max {
+		return fmt.Errorf("%s must be %d to %d bytes", field, min, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s holds a control character", field)
+		}
+	}
+	return nil
+}
+
+// LeafHash returns the RFC 6962 leaf hash of an encoded header.
+func LeafHash(header []byte) tlog.Hash { return tlog.RecordHash(header) }
+
+// Entry is one stored entry: its position, header bytes, salt and payload.
+type Entry struct {
+	Index int64
+	// Header is the exact encoded header, the tree's leaf.
+	Header []byte
+	// Salt and Payload are nil when the payload has been erased.
+	Salt    []byte
+	Payload []byte
+	// Erased reports that the payload bytes were erased.
+	Erased bool
+}
+
+// Receipt is what Append returns once an entry is durable and covered by a
+// signed checkpoint.
+type Receipt struct {
+	Index    int64     `json:"index"`
+	LeafHash tlog.Hash `json:"leaf_hash"`
+	Time     string    `json:"time"`
+	// TreeSize is the size of the signed checkpoint that first covers the
+	// entry.
+	TreeSize int64 `json:"tree_size"`
+}

@@ -1,0 +1,257 @@
+package evidence
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Verifier checks a whole log from its raw stored contents, fed in log
+// order: every entry, every batch of stored hashes and every checkpoint.
+// It recomputes the tree from the entries alone and trusts nothing else.
+// It is not safe for concurrent use.
+type Verifier struct {
+	origin string
+	key    note.Verifier
+
+	n         int64       // entries seen
+	hashes    []tlog.Hash // stored hashes recomputed from the entries
+	checked   int64       // stored hashes compared with storage
+	lastCP    Checkpoint  // latest checkpoint seen
+	cps       int
+	erased    []int64         // entries whose payload is erased
+	erasedBy  map[int64]int64 // target -> erasure entry
+	mismatch  []int64         // payload commitment mismatches
+	problems  []Problem
+	warnings  []string
+	maxReport int
+}
+
+// Problem is one verification failure, located at an entry index (or -1
+// when it concerns the log as a whole).
+type Problem struct {
+	Index int64  `json:"index"`
+	What  string `json:"what"`
+}
+
+func (p Problem) String() string {
+	if p.Index < 0 {
+		return p.What
+	}
+	return fmt.Sprintf("entry %d: %s", p.Index, p.What)
+}
+
+// Report is the result of a verification.
+type Report struct {
+	Entries     int64     `json:"entries"`
+	Checkpoints int       `json:"checkpoints"`
+	TreeSize    int64     `json:"tree_size"`
+	Root        tlog.Hash `json:"root"`
+	Erased      []int64   `json:"erased"`
+	Problems    []Problem `json:"problems"`
+	Warnings    []string  `json:"warnings"`
+}
+
+// OK reports whether the log verified.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// Summary is a one-line account of the report.
+func (r *Report) Summary() string {
+	if r.OK() {
+		return fmt.Sprintf("ok: %d entries, %d signed checkpoints, root %s at size %d, %d erased payloads, all consistent", r.Entries, r.Checkpoints, r.Root, r.TreeSize, len(r.Erased))
+	}
+	return fmt.Sprintf("FAILED: %s (%d problems in all)", r.Problems[0], len(r.Problems))
+}
+
+// NewVerifier returns a verifier for a log with the given origin and
+// checkpoint key.
+func NewVerifier(origin string, key note.Verifier) *Verifier {
+	return &Verifier{origin: origin, key: key, erasedBy: map[int64]int64{}, maxReport: 100}
+}
+
+func (v *Verifier) fail(i int64, format string, args ...any) {
+	if len(v.problems) < v.maxReport {
+		v.problems = append(v.problems, Problem{Index: i, What: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Warn records something an expert should know that is not tampering.
+func (v *Verifier) Warn(format string, args ...any) {
+	v.warnings = append(v.warnings, fmt.Sprintf(format, args...))
+}
+
+// Fail records a problem found by the caller while reading storage.
+func (v *Verifier) Fail(i int64, format string, args ...any) { v.fail(i, format, args...) }
+
+// Entry checks the next entry.
+func (v *Verifier) Entry(e Entry) {
+	i := v.n
+	v.n++
+	h, err := DecodeHeader(e.Header)
+	if err != nil {
+		v.fail(i, "header is malformed: %v", err)
+	}
+	hs, err := tlog.StoredHashes(i, e.Header, v)
+	if err != nil {
+		v.fail(i, "couldn't compute tree hashes: %v", err)
+		return
+	}
+	v.hashes = append(v.hashes, hs...)
+	if e.Erased {
+		v.erased = append(v.erased, i)
+		return
+	}
+	if Commit(e.Salt, e.Payload) != h.Commitment {
+		v.mismatch = append(v.mismatch, i)
+	}
+	if h.Kind == ErasureKind {
+		var req ErasureRequest
+		if err := json.Unmarshal(e.Payload, &req); err != nil || req.Index < 0 || req.Index >= i {
+			v.fail(i, "erasure entry has a malformed payload")
+			return
+		}
+		v.erasedBy[req.Index] = i
+	}
+}
+
+// ReadHashes implements tlog.HashReader over the recomputed hashes.
+func (v *Verifier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(v.hashes)) {
+			return nil, fmt.Errorf("stored hash %d not computed", x)
+		}
+		out[i] = v.hashes[x]
+	}
+	return out, nil
+}
+
+// Hashes compares stored hashes, starting at tlog index first, with the
+// recomputed ones.
+func (v *Verifier) Hashes(first int64, stored []tlog.Hash) {
+	if first != v.checked {
+		v.fail(v.entryOfHash(first), "stored hashes resume at tlog index %d, want %d (hashes missing or repeated)", first, v.checked)
+	}
+	for k, h := range stored {
+		x := first + int64(k)
+		if x >= int64(len(v.hashes)) {
+			v.fail(v.n, "storage holds stored hash %d for an entry that isn't there (entry deleted or log truncated)", x)
+			return
+		}
+		if v.hashes[x] != h {
+			level, n := tlog.SplitStoredHashIndex(x)
+			if level == 0 {
+				v.fail(n, "entry doesn't match its stored leaf hash (header changed, or entries deleted, inserted or reordered)")
+			} else {
+				v.fail(v.entryOfHash(x), "stored hash at level %d index %d differs from the one recomputed from the entries", level, n)
+			}
+			return
+		}
+	}
+	v.checked = first + int64(len(stored))
+}
+
+func (v *Verifier) entryOfHash(x int64) int64 {
+	level, n := tlog.SplitStoredHashIndex(x)
+	return n << level
+}
+
+// Checkpoint checks the next signed checkpoint: signature, origin, that it
+// covers entries already seen, that its root is the recomputed one, and
+// that it is consistent with the previous checkpoint.
+func (v *Verifier) Checkpoint(msg []byte) {
+	c, err := OpenCheckpoint(msg, v.origin, v.key)
+	if err != nil {
+		v.fail(v.n-1, "checkpoint after this entry: %v (forged or replaced checkpoint)", err)
+		return
+	}
+	v.CheckTree(c, "checkpoint")
+	if v.cps > 0 && c.N <= v.lastCP.N {
+		v.fail(c.N-1, "checkpoint of size %d follows one of size %d", c.N, v.lastCP.N)
+	}
+	if v.cps > 0 && c.N > v.lastCP.N && c.N <= v.n {
+		p, err := tlog.ProveTree(c.N, v.lastCP.N, v)
+		if err == nil {
+			err = tlog.CheckTree(p, c.N, c.Hash, v.lastCP.N, v.lastCP.Hash)
+		}
+		if err != nil {
+			v.fail(c.N-1, "checkpoint of size %d is not consistent with the one of size %d: %v", c.N, v.lastCP.N, err)
+		}
+	}
+	v.lastCP = c
+	v.cps++
+}
+
+// CheckTree checks that a tree head (from a checkpoint, or one published
+// earlier and given by the expert) matches the recomputed log.
+func (v *Verifier) CheckTree(c Checkpoint, what string) {
+	if c.N > v.n {
+		v.fail(-1, "%s of size %d covers more entries than the log holds (%d): log truncated or entries deleted", what, c.N, v.n)
+		return
+	}
+	if c.N == 0 {
+		return
+	}
+	root, err := tlog.TreeHash(c.N, v)
+	if err != nil {
+		v.fail(c.N-1, "couldn't compute the tree of size %d: %v", c.N, err)
+		return
+	}
+	if root != c.Hash {
+		v.fail(c.N-1, "%s of size %d has root %s but the entries give %s (a fork, or history rewritten)", what, c.N, c.Hash, root)
+	}
+}
+
+// Finish completes the verification and returns the report.
+func (v *Verifier) Finish() *Report {
+	if v.checked != int64(len(v.hashes)) && v.checked < tlog.StoredHashCount(v.lastCP.N) {
+		v.fail(v.entryOfHash(v.checked), "stored hashes missing from tlog index %d", v.checked)
+	}
+	if v.cps == 0 && v.n > 0 {
+		v.fail(-1, "no signed checkpoint covers the log")
+	}
+	if v.n > v.lastCP.N {
+		v.fail(v.lastCP.N, "%d entries after the last signed checkpoint (size %d)", v.n-v.lastCP.N, v.lastCP.N)
+	}
+	for _, i := range v.mismatch {
+		if by, ok := v.erasedBy[i]; ok {
+			v.Warn("entry %d: erasure recorded by entry %d was interrupted (payload partly erased); the server completes it at its next start", i, by)
+			continue
+		}
+		v.fail(i, "payload doesn't match the commitment in the header (payload changed)")
+	}
+	for _, i := range v.erased {
+		if _, ok := v.erasedBy[i]; !ok {
+			v.fail(i, "payload is missing and no erasure entry records its erasure (tampering)")
+		}
+	}
+	for i, by := range v.erasedBy {
+		if i >= v.n {
+			v.fail(by, "erasure entry names entry %d, which doesn't exist", i)
+		}
+	}
+	sort.SliceStable(v.problems, func(a, b int) bool { return v.problems[a].Index < v.problems[b].Index })
+	r := &Report{
+		Entries: v.n, Checkpoints: v.cps, TreeSize: v.lastCP.N, Root: v.lastCP.Hash,
+		Erased: v.erased, Problems: v.problems, Warnings: v.warnings,
+	}
+	return r
+}
+
+// String renders a report for a person: the summary, then every problem
+// and warning.
+func (r *Report) String() string {
+	var b strings.Builder
+	b.WriteString(r.Summary() + "\n")
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "  problem: %s\n", p)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
+	}
+	return b.String()
+}

@@ -1,0 +1,582 @@
+// Package store holds Vallum's durable storage: the evidence log's
+// append-only file (Files), and the SQL database (SQLite by default) that
+// keeps indexes and projections of the log.
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vallum/vallum/internal/evidence"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The log file is a sequence of frames: a type byte, a big-endian 32-bit
+// body length and the body. A committed batch is its entry frames, one
+// hashes frame and one checkpoint frame, written with one write and made
+// durable with one fdatasync. Anything after the last checkpoint frame was
+// never acknowledged (a torn write) and is moved aside at open.
+const (
+	frameEntry      = 'E' // u16 header length | header | flags | salt | payload
+	frameHashes     = 'H' // u64 first stored-hash index | 32-byte hashes
+	frameCheckpoint = 'C' // signed checkpoint note
+	frameHeaderSize = 5
+	flagErased      = 1
+	// maxFrame bounds a frame body; payloads are far smaller.
+	maxFrame = 64 << 20
+)
+
+// LogFileName is the name of the log file in its directory.
+const LogFileName = "evidence.log"
+
+// Files is the evidence log's storage in one append-only file. It is safe
+// for one writer (Commit, Erase) and concurrent readers.
+type Files struct {
+	path   string
+	f      *os.File
+	logger *slog.Logger
+
+	mu       sync.RWMutex // guards the fields below
+	end      int64        // offset where the next batch goes
+	offsets  []int64      // entry frame offsets, by index
+	hashRuns []hashRun    // hashes frames, by first stored-hash index
+	cps      []cpRef      // checkpoint frames, by size
+	erasures []int64      // indexes of erasure entries
+	nhashes  int64
+}
+
+type hashRun struct {
+	first int64 // first stored-hash index
+	off   int64 // file offset of the first hash
+	n     int64
+}
+
+type cpRef struct {
+	size int64
+	off  int64
+	len  int64
+}
+
+var _ evidence.Storage = (*Files)(nil)
+
+// OpenFiles opens (creating if needed) the log file in dir for writing.
+// A torn tail left by a crash (bytes after the last complete, valid batch)
+// is moved to a file named evidence.log.torn-<time> beside the log and
+// truncated, and a warning is logged.
+func OpenFiles(dir string, logger *slog.Logger) (*Files, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("couldn't create log directory: %w", err)
+	}
+	path := filepath.Join(dir, LogFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open log file: %w", err)
+	}
+	s := &Files{path: path, f: f, logger: logger}
+	torn, err := s.load()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if torn > 0 {
+		if err := s.setAside(torn); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Files) Close() error { return s.f.Close() }
+
+// load scans the file, indexing committed batches, and returns the number
+// of bytes after the last committed batch.
+func (s *Files) load() (torn int64, err error) {
+	fi, err := s.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var pendingEntries []int64
+	var pendingHashes []hashRun
+	var pendingErasures []int64
+	err = ScanFrames(bufio.NewReaderSize(io.NewSectionReader(s.f, 0, fi.Size()), 1<<20), func(fr Frame) error {
+		switch fr.Type {
+		case frameEntry:
+			if len(fr.Header) >= len(erasurePrefix) && bytes.HasPrefix(fr.Header, erasurePrefix) {
+				pendingErasures = append(pendingErasures, int64(len(s.offsets)+len(pendingEntries)))
+			}
+			pendingEntries = append(pendingEntries, fr.Offset)
+		case frameHashes:
+			pendingHashes = append(pendingHashes, hashRun{first: fr.FirstHash, off: fr.Offset + frameHeaderSize + 8, n: int64(len(fr.Hashes))})
+		case frameCheckpoint:
+			size, err := evidence.CheckpointSize(fr.Body)
+			if err != nil {
+				return fmt.Errorf("checkpoint at offset %d: %w", fr.Offset, err)
+			}
+			n := int64(len(s.offsets) + len(pendingEntries))
+			if size != n {
+				return fmt.Errorf("checkpoint at offset %d has size %d after %d entries", fr.Offset, size, n)
+			}
+			var nh int64
+			for _, r := range pendingHashes {
+				if r.first != s.nhashes+nh {
+					return fmt.Errorf("hashes frame at offset %d starts at stored hash %d, want %d", r.off, r.first, s.nhashes+nh)
+				}
+				nh += r.n
+			}
+			if s.nhashes+nh != tlog.StoredHashCount(n) {
+				return fmt.Errorf("batch ending at offset %d has %d stored hashes, want %d", fr.Offset, s.nhashes+nh, tlog.StoredHashCount(n))
+			}
+			s.offsets = append(s.offsets, pendingEntries...)
+			s.hashRuns = append(s.hashRuns, pendingHashes...)
+			s.erasures = append(s.erasures, pendingErasures...)
+			s.nhashes += nh
+			s.cps = append(s.cps, cpRef{size: size, off: fr.Offset + frameHeaderSize, len: int64(len(fr.Body))})
+			s.end = fr.Offset + frameHeaderSize + int64(len(fr.Body))
+			pendingEntries, pendingHashes, pendingErasures = pendingEntries[:0], pendingHashes[:0], pendingErasures[:0]
+		}
+		return nil
+	})
+	var te *TornError
+	if errors.As(err, &te) {
+		err = nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("log file %s: %w", s.path, err)
+	}
+	if err := s.checkLastBatch(); err != nil {
+		// The last batch is not what its checkpoint says: it was torn by
+		// a crash before its fdatasync returned, so it was never
+		// acknowledged. Drop it too.
+		s.logger.Warn("last batch of the log is torn; setting it aside", "err", err)
+		s.dropLastBatch()
+	}
+	return fi.Size() - s.end, nil
+}
+
+// checkLastBatch recomputes the leaf hashes of the last batch and compares
+// them with its stored hashes.
+func (s *Files) checkLastBatch() error {
+	if len(s.cps) == 0 {
+		return nil
+	}
+	start := int64(0)
+	if len(s.cps) > 1 {
+		start = s.cps[len(s.cps)-2].size
+	}
+	for i := start; i < int64(len(s.offsets)); i++ {
+		e, err := s.ReadEntry(i)
+		if err != nil {
+			return err
+		}
+		got, err := s.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
+		if err != nil {
+			return err
+		}
+		if got[0] != evidence.LeafHash(e.Header) {
+			return fmt.Errorf("entry %d doesn't match its stored leaf hash", i)
+		}
+	}
+	return nil
+}
+
+func (s *Files) dropLastBatch() {
+	start := int64(0)
+	end := int64(0)
+	if len(s.cps) > 1 {
+		prev := s.cps[len(s.cps)-2]
+		start, end = prev.size, prev.off+prev.len
+	}
+	s.offsets = s.offsets[:start]
+	s.cps = s.cps[:len(s.cps)-1]
+	nh := tlog.StoredHashCount(start)
+	for len(s.hashRuns) > 0 && s.hashRuns[len(s.hashRuns)-1].first >= nh {
+		s.hashRuns = s.hashRuns[:len(s.hashRuns)-1]
+	}
+	s.nhashes = nh
+	for len(s.erasures) > 0 && s.erasures[len(s.erasures)-1] >= start {
+		s.erasures = s.erasures[:len(s.erasures)-1]
+	}
+	s.end = end
+}
+
+// setAside copies the n bytes after s.end to a side file and truncates.
+func (s *Files) setAside(n int64) error {
+	name := fmt.Sprintf("%s.torn-%s", s.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	out, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("couldn't save torn tail: %w", err)
+	}
+	if _, err := io.Copy(out, io.NewSectionReader(s.f, s.end, n)); err != nil {
+		out.Close()
+		return fmt.Errorf("couldn't save torn tail: %w", err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("couldn't save torn tail: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := s.f.Truncate(s.end); err != nil {
+		return fmt.Errorf("couldn't truncate torn tail: %w", err)
+	}
+	if err := fdatasync(s.f); err != nil {
+		return err
+	}
+	s.logger.Warn("moved unacknowledged torn tail of the evidence log aside", "bytes", n, "file", name)
+	return nil
+}
+
+// erasurePrefix is how every canonical erasure entry header begins.
+var erasurePrefix = []byte(`{"v":1,"kind":"` + evidence.ErasureKind + `",`)
+
+// Commit implements evidence.Storage: one write and one fdatasync.
+func (s *Files) Commit(b *evidence.Batch) error {
+	s.mu.RLock()
+	start, end, nh := int64(len(s.offsets)), s.end, s.nhashes
+	s.mu.RUnlock()
+	if b.Start != start {
+		return fmt.Errorf("batch starts at %d, log size is %d", b.Start, start)
+	}
+	if nh+int64(len(b.Hashes)) != tlog.StoredHashCount(start+int64(len(b.Headers))) {
+		return fmt.Errorf("batch has %d stored hashes, want %d", len(b.Hashes), tlog.StoredHashCount(start+int64(len(b.Headers)))-nh)
+	}
+	size := 0
+	for i := range b.Headers {
+		size += frameHeaderSize + 2 + len(b.Headers[i]) + 1 + len(b.Salts[i]) + len(b.Payloads[i])
+	}
+	size += frameHeaderSize + 8 + 32*len(b.Hashes) + frameHeaderSize + len(b.Checkpoint)
+	buf := make([]byte, 0, size)
+	offsets := make([]int64, len(b.Headers))
+	var erasures []int64
+	for i, h := range b.Headers {
+		if len(h) > 0xffff || len(b.Salts[i]) != evidence.SaltSize {
+			return fmt.Errorf("entry %d: bad header or salt size", start+int64(i))
+		}
+		if bytes.HasPrefix(h, erasurePrefix) {
+			erasures = append(erasures, start+int64(i))
+		}
+		offsets[i] = end + int64(len(buf))
+		body := 2 + len(h) + 1 + len(b.Salts[i]) + len(b.Payloads[i])
+		if body > maxFrame {
+			return fmt.Errorf("entry %d: %d bytes is too large", start+int64(i), body)
+		}
+		buf = append(buf, frameEntry)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(body))
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(h)))
+		buf = append(buf, h...)
+		buf = append(buf, 0)
+		buf = append(buf, b.Salts[i]...)
+		buf = append(buf, b.Payloads[i]...)
+	}
+	hashOff := end + int64(len(buf)) + frameHeaderSize + 8
+	buf = append(buf, frameHashes)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(8+32*len(b.Hashes)))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(nh))
+	for _, h := range b.Hashes {
+		buf = append(buf, h[:]...)
+	}
+	cpOff := end + int64(len(buf)) + frameHeaderSize
+	buf = append(buf, frameCheckpoint)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b.Checkpoint)))
+	buf = append(buf, b.Checkpoint...)
+
+	if _, err := s.f.WriteAt(buf, end); err != nil {
+		return s.rollback(end, fmt.Errorf("couldn't write batch: %w", err))
+	}
+	if err := fdatasync(s.f); err != nil {
+		return s.rollback(end, fmt.Errorf("couldn't sync batch: %w", err))
+	}
+	s.mu.Lock()
+	s.offsets = append(s.offsets, offsets...)
+	s.hashRuns = append(s.hashRuns, hashRun{first: nh, off: hashOff, n: int64(len(b.Hashes))})
+	s.nhashes += int64(len(b.Hashes))
+	s.cps = append(s.cps, cpRef{size: start + int64(len(b.Headers)), off: cpOff, len: int64(len(b.Checkpoint))})
+	s.erasures = append(s.erasures, erasures...)
+	s.end = end + int64(len(buf))
+	s.mu.Unlock()
+	return nil
+}
+
+// rollback truncates a failed batch away. If even that fails, the file
+// may hold part of the batch: the error wraps evidence.ErrBroken, and the
+// next open sets the partial batch aside.
+func (s *Files) rollback(end int64, err error) error {
+	if terr := s.f.Truncate(end); terr != nil {
+		return fmt.Errorf("%w: %v (and truncating failed: %v)", evidence.ErrBroken, err, terr)
+	}
+	return err
+}
+
+// State implements evidence.Storage.
+func (s *Files) State() (evidence.State, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := evidence.State{Size: int64(len(s.offsets)), Erasures: append([]int64(nil), s.erasures...)}
+	if len(s.cps) > 0 {
+		c := s.cps[len(s.cps)-1]
+		st.Checkpoint = make([]byte, c.len)
+		if _, err := s.f.ReadAt(st.Checkpoint, c.off); err != nil {
+			return st, fmt.Errorf("couldn't read checkpoint: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// ReadHashes implements tlog.HashReader.
+func (s *Files) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	s.mu.RLock()
+	runs, nh := s.hashRuns, s.nhashes
+	s.mu.RUnlock()
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= nh {
+			return nil, fmt.Errorf("stored hash %d: %w", x, evidence.ErrNotFound)
+		}
+		k := sort.Search(len(runs), func(k int) bool { return runs[k].first > x }) - 1
+		r := runs[k]
+		if _, err := s.f.ReadAt(out[i][:], r.off+32*(x-r.first)); err != nil {
+			return nil, fmt.Errorf("couldn't read stored hash %d: %w", x, err)
+		}
+	}
+	return out, nil
+}
+
+// ReadEntry implements evidence.Storage.
+func (s *Files) ReadEntry(i int64) (evidence.Entry, error) {
+	s.mu.RLock()
+	if i < 0 || i >= int64(len(s.offsets)) {
+		s.mu.RUnlock()
+		return evidence.Entry{}, fmt.Errorf("entry %d: %w", i, evidence.ErrNotFound)
+	}
+	off := s.offsets[i]
+	s.mu.RUnlock()
+	var hdr [frameHeaderSize]byte
+	if _, err := s.f.ReadAt(hdr[:], off); err != nil {
+		return evidence.Entry{}, fmt.Errorf("couldn't read entry %d: %w", i, err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[1:]))
+	if _, err := s.f.ReadAt(body, off+frameHeaderSize); err != nil {
+		return evidence.Entry{}, fmt.Errorf("couldn't read entry %d: %w", i, err)
+	}
+	fr, err := parseEntryBody(body)
+	if err != nil {
+		return evidence.Entry{}, fmt.Errorf("entry %d at offset %d: %w", i, off, err)
+	}
+	e := fr.entry()
+	e.Index = i
+	return e, nil
+}
+
+// Checkpoint implements evidence.Storage.
+func (s *Files) Checkpoint(n int64) ([]byte, error) {
+	s.mu.RLock()
+	cps := s.cps
+	s.mu.RUnlock()
+	k := sort.Search(len(cps), func(k int) bool { return cps[k].size >= n })
+	if k == len(cps) || cps[k].size != n {
+		return nil, fmt.Errorf("checkpoint of size %d: %w", n, evidence.ErrNotFound)
+	}
+	b := make([]byte, cps[k].len)
+	if _, err := s.f.ReadAt(b, cps[k].off); err != nil {
+		return nil, fmt.Errorf("couldn't read checkpoint of size %d: %w", n, err)
+	}
+	return b, nil
+}
+
+// CheckpointSizes implements evidence.Storage.
+func (s *Files) CheckpointSizes() []int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]int64, len(s.cps))
+	for i, c := range s.cps {
+		out[i] = c.size
+	}
+	return out
+}
+
+// Erase implements evidence.Storage: it zeroes the salt and payload,
+// syncs, then sets the erased flag and syncs, so that a set flag always
+// means the bytes are gone.
+func (s *Files) Erase(i int64) error {
+	s.mu.RLock()
+	if i < 0 || i >= int64(len(s.offsets)) {
+		s.mu.RUnlock()
+		return fmt.Errorf("entry %d: %w", i, evidence.ErrNotFound)
+	}
+	off := s.offsets[i]
+	s.mu.RUnlock()
+	var hdr [frameHeaderSize + 2]byte
+	if _, err := s.f.ReadAt(hdr[:], off); err != nil {
+		return fmt.Errorf("couldn't read entry %d: %w", i, err)
+	}
+	bodyLen := int64(binary.BigEndian.Uint32(hdr[1:]))
+	hlen := int64(binary.BigEndian.Uint16(hdr[frameHeaderSize:]))
+	flagOff := off + frameHeaderSize + 2 + hlen
+	zeros := make([]byte, bodyLen-2-hlen-1)
+	if _, err := s.f.WriteAt(zeros, flagOff+1); err != nil {
+		return fmt.Errorf("couldn't erase entry %d: %w", i, err)
+	}
+	if err := fdatasync(s.f); err != nil {
+		return fmt.Errorf("couldn't erase entry %d: %w", i, err)
+	}
+	if _, err := s.f.WriteAt([]byte{flagErased}, flagOff); err != nil {
+		return fmt.Errorf("couldn't mark entry %d erased: %w", i, err)
+	}
+	if err := fdatasync(s.f); err != nil {
+		return fmt.Errorf("couldn't mark entry %d erased: %w", i, err)
+	}
+	return nil
+}
+
+// Frame is one decoded frame of a log file.
+type Frame struct {
+	Type   byte
+	Offset int64
+	Body   []byte
+	// Entry frames:
+	Header  []byte
+	Flags   byte
+	Salt    []byte
+	Payload []byte
+	// Hashes frames:
+	FirstHash int64
+	Hashes    []tlog.Hash
+}
+
+func (fr Frame) entry() evidence.Entry {
+	e := evidence.Entry{Header: fr.Header, Erased: fr.Flags&flagErased != 0}
+	if !e.Erased {
+		e.Salt, e.Payload = fr.Salt, fr.Payload
+	}
+	return e
+}
+
+// TornError reports bytes at the end of a log file that do not form a
+// complete frame.
+type TornError struct {
+	Offset int64
+	Reason string
+}
+
+func (e *TornError) Error() string {
+	return fmt.Sprintf("incomplete frame at offset %d: %s", e.Offset, e.Reason)
+}
+
+// ScanFrames decodes the frames of a log file in order and calls fn for
+// each. It returns a *TornError if the stream ends inside a frame, and
+// other errors for malformed frames. The slices in a Frame are valid only
+// during the call.
+func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
+	var off int64
+	var body []byte
+	for {
+		var hdr [frameHeaderSize]byte
+		n, err := io.ReadFull(r, hdr[:])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &TornError{Offset: off, Reason: fmt.Sprintf("%d of %d header bytes", n, frameHeaderSize)}
+		}
+		l := binary.BigEndian.Uint32(hdr[1:])
+		typ := hdr[0]
+		if typ != frameEntry && typ != frameHashes && typ != frameCheckpoint {
+			if typ == 0 && l == 0 {
+				return &TornError{Offset: off, Reason: "zero bytes"}
+			}
+			return fmt.Errorf("frame at offset %d has unknown type %#x", off, typ)
+		}
+		if l > maxFrame {
+			return fmt.Errorf("frame at offset %d claims %d bytes", off, l)
+		}
+		if cap(body) < int(l) {
+			body = make([]byte, l)
+		}
+		body = body[:l]
+		if n, err := io.ReadFull(r, body); err != nil {
+			return &TornError{Offset: off, Reason: fmt.Sprintf("%d of %d body bytes", n, l)}
+		}
+		fr := Frame{Type: typ, Offset: off, Body: body}
+		switch typ {
+		case frameEntry:
+			e, err := parseEntryBody(body)
+			if err != nil {
+				return fmt.Errorf("frame at offset %d: %w", off, err)
+			}
+			e.Type, e.Offset, e.Body = typ, off, body
+			fr = e
+		case frameHashes:
+			if len(body) < 8 || (len(body)-8)%32 != 0 {
+				return fmt.Errorf("hashes frame at offset %d has %d bytes", off, len(body))
+			}
+			fr.FirstHash = int64(binary.BigEndian.Uint64(body))
+			fr.Hashes = make([]tlog.Hash, (len(body)-8)/32)
+			for i := range fr.Hashes {
+				copy(fr.Hashes[i][:], body[8+32*i:])
+			}
+		}
+		if err := fn(fr); err != nil {
+			return err
+		}
+		off += frameHeaderSize + int64(l)
+	}
+}
+
+func parseEntryBody(body []byte) (Frame, error) {
+	if len(body) < 2 {
+		return Frame{}, errors.New("entry frame too short")
+	}
+	hl := int(binary.BigEndian.Uint16(body))
+	if len(body) < 2+hl+1+evidence.SaltSize {
+		return Frame{}, errors.New("entry frame too short for its header, flags and salt")
+	}
+	fr := Frame{Type: frameEntry, Header: body[2 : 2+hl], Flags: body[2+hl]}
+	if fr.Flags&^flagErased != 0 {
+		return Frame{}, fmt.Errorf("entry frame has unknown flags %#x", fr.Flags)
+	}
+	fr.Salt = body[2+hl+1 : 2+hl+1+evidence.SaltSize]
+	fr.Payload = body[2+hl+1+evidence.SaltSize:]
+	return fr, nil
+}
+
+func fdatasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != syscall.EINTR {
+			if err != nil {
+				return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+			}
+			return nil
+		}
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("couldn't sync directory %s: %w", dir, err)
+	}
+	return nil
+}

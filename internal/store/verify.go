@@ -1,0 +1,71 @@
+package store
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vallum/vallum/internal/evidence"
+)
+
+// VerifyFiles feeds the log file in dir to v, read-only. A torn tail (an
+// incomplete batch left by a crash, which the server sets aside at its next
+// start) is reported as a warning, not as tampering: it was never
+// acknowledged.
+func VerifyFiles(dir string, v *evidence.Verifier) error {
+	path := filepath.Join(dir, LogFileName)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("couldn't open log file: %w", err)
+	}
+	defer f.Close()
+	var pending []evidence.Entry
+	var pendingHashes []Frame
+	flush := func() {
+		for _, e := range pending {
+			v.Entry(e)
+		}
+		for _, h := range pendingHashes {
+			v.Hashes(h.FirstHash, h.Hashes)
+		}
+		pending, pendingHashes = pending[:0], pendingHashes[:0]
+	}
+	err = ScanFrames(bufio.NewReaderSize(f, 1<<20), func(fr Frame) error {
+		switch fr.Type {
+		case frameEntry:
+			e := fr.entry()
+			e.Header = clone(e.Header)
+			e.Salt, e.Payload = clone(e.Salt), clone(e.Payload)
+			pending = append(pending, e)
+		case frameHashes:
+			pendingHashes = append(pendingHashes, fr)
+		case frameCheckpoint:
+			flush()
+			v.Checkpoint(clone(fr.Body))
+		}
+		return nil
+	})
+	var te *TornError
+	if errors.As(err, &te) || (err == nil && (len(pending) > 0 || len(pendingHashes) > 0)) {
+		n := len(pending)
+		reason := "no checkpoint"
+		if te != nil {
+			reason = te.Error()
+		}
+		v.Warn("torn tail after the last signed checkpoint (%d unacknowledged entries, %s): a crash interrupted a batch before it was acknowledged; the server sets it aside at its next start", n, reason)
+		return nil
+	}
+	if err != nil {
+		v.Fail(-1, "log file is malformed: %v", err)
+	}
+	return nil
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
