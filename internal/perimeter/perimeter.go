@@ -115,14 +115,14 @@ var (
 // Perimeter is a loaded, validated perimeter file, indexed for lookups.
 // It is immutable and safe for concurrent use.
 type Perimeter struct {
-	ranges    rangeSet
-	assets    map[string]*Asset       // by lowercase name
-	byAddr    map[netip.Addr]*Asset   // unmapped address → asset
-	byHost    map[string]*Asset       // normalised hostname → asset
-	domains   map[string]bool         // normalised domain names
-	devices   map[string]Device       // by name
-	idps      map[string]bool         // identity provider names
-	networks  int                     // number of networks, for String
+	ranges   rangeSet
+	assets   map[string]*Asset     // by lowercase name
+	byAddr   map[netip.Addr]*Asset // unmapped address → asset
+	byHost   map[string]*Asset     // normalised hostname → asset
+	domains  map[string]bool       // normalised domain names
+	devices  map[string]Device     // by name
+	idps     map[string]bool       // identity provider names
+	networks int                   // number of networks, for String
 }
 
 // Load reads and parses the perimeter file at path.
