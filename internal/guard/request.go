@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -152,7 +153,10 @@ func DecodeRequest(r io.Reader, limit int64) (Request, error) {
 	if !utf8.Valid(b) {
 		return Request{}, &RequestError{Err: errors.New("body is not valid UTF-8")}
 	}
-	if err := checkDuplicates(b); err != nil {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Request{}, &RequestError{Err: errors.New("empty body: want a JSON object")}
+	}
+	if err := checkShape(b); err != nil {
 		return Request{}, err
 	}
 	var req Request
@@ -206,36 +210,58 @@ func jsonType(goType string) string {
 // three levels deep.
 const maxDepth = 16
 
-// errSyntax stops checkDuplicates on malformed JSON, which the decoder then
+// errSyntax stops checkShape on malformed JSON, which the decoder then
 // reports with its position.
 var errSyntax = errors.New("syntax")
 
-// checkDuplicates rejects objects with a repeated key anywhere in the body
-// (a decoder keeps the last value, a person reading the log may see the
-// first) and bodies nested deeper than maxDepth.
-func checkDuplicates(b []byte) error {
+var timeType = reflect.TypeFor[time.Time]()
+
+// checkShape walks the body's tokens along the Request type and rejects,
+// with the full path of the field: unknown fields, repeated fields (a
+// decoder keeps the last value, a person reading the log may see the
+// first), times that are not RFC 3339, and nesting deeper than maxDepth.
+// Type mismatches and syntax errors are left to the decoder.
+func checkShape(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := walk(dec, "", 0); err != nil && !errors.Is(err, errSyntax) {
+	if err := walk(dec, "", 0, reflect.TypeFor[Request]()); err != nil && !errors.Is(err, errSyntax) {
 		return err
 	}
 	return nil
 }
 
-func walk(dec *json.Decoder, path string, depth int) error {
+// walk checks the next JSON value, expected to be of type typ (nil when
+// unknown).
+func walk(dec *json.Decoder, path string, depth int, typ reflect.Type) error {
+	for typ != nil && typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return errSyntax
 	}
 	d, ok := tok.(json.Delim)
 	if !ok {
+		if s, isStr := tok.(string); isStr && typ == timeType {
+			if _, err := time.Parse(time.RFC3339, s); err != nil {
+				return fieldErr(path, "%q is not an RFC 3339 time such as 2026-11-28T12:00:00Z", s)
+			}
+		}
 		return nil
 	}
 	if depth >= maxDepth {
 		return fieldErr(path, "nested too deeply")
 	}
+	var fields map[string]reflect.Type
+	if d == '{' && typ != nil && typ.Kind() == reflect.Struct && typ != timeType {
+		fields = jsonFields(typ)
+	}
+	var elem reflect.Type
+	if d == '[' && typ != nil && typ.Kind() == reflect.Slice {
+		elem = typ.Elem()
+	}
 	seen := map[string]bool{}
 	for i := 0; dec.More(); i++ {
-		child := fmt.Sprintf("%s[%d]", path, i)
+		child, childType := fmt.Sprintf("%s[%d]", path, i), elem
 		if d == '{' {
 			kt, err := dec.Token()
 			if err != nil {
@@ -247,8 +273,15 @@ func walk(dec *json.Decoder, path string, depth int) error {
 				return fieldErr(child, "duplicate field")
 			}
 			seen[k] = true
+			if fields != nil {
+				ft, known := fields[k]
+				if !known {
+					return fieldErr(child, "unknown field")
+				}
+				childType = ft
+			}
 		}
-		if err := walk(dec, child, depth+1); err != nil {
+		if err := walk(dec, child, depth+1, childType); err != nil {
 			return err
 		}
 	}
@@ -256,6 +289,19 @@ func walk(dec *json.Decoder, path string, depth int) error {
 		return errSyntax
 	}
 	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	m := make(map[string]reflect.Type, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	return m
 }
 
 func join(path, key string) string {
@@ -272,6 +318,9 @@ func (r *Request) validate() error {
 	}
 	if len(r.Action.Kind) > 64 {
 		return fieldErr("action.kind", "longer than 64 bytes")
+	}
+	if r.Action.Target == "" {
+		return fieldErr("action.target", "missing")
 	}
 	if len(r.Action.Target) > 1024 {
 		return fieldErr("action.target", "longer than 1024 bytes")
