@@ -39,6 +39,7 @@ func commands() []command {
 		{"log", "append to, read and prove the evidence log of a running server", runLog},
 		{"verify", "verify a log directory offline, without the server", runVerify},
 		{"bench", "measure the evidence log (durable appends/s, latency)", runBench},
+		{"guard", "decide a response action offline, explain and lint the rule pack", runGuard},
 	}
 }
 
