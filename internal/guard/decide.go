@@ -137,7 +137,11 @@ func (e *Engine) decide(req Request, p *perimeter.Perimeter, now time.Time) Deci
 		Resource:  cedar.NewEntityUID("Target", cedar.String(req.Action.Target)),
 		Context:   ctx,
 	}
-	ok, diag := cedar.Authorize(e.set, types.EntityMap{}, creq)
+	policies, known := e.byKind[req.Action.Kind]
+	if !known {
+		policies = e.otherKinds
+	}
+	ok, diag := cedar.Authorize(policies, types.EntityMap{}, creq)
 
 	d := Decision{
 		Rules:        []Rule{},
@@ -259,50 +263,39 @@ func (e *Engine) facts(req Request, p *perimeter.Perimeter, now time.Time) (Fact
 	counts := func(by string, at time.Time) bool {
 		return by != req.Proposer && (now.IsZero() || !at.After(now))
 	}
-	var approvals, notified []cedar.Value
+	params := req.Action.Params
+	_, known := e.kinds[req.Action.Kind]
+	c := context{
+		kindKnown:     known,
+		targetType:    string(m.Type),
+		inPerimeter:   m.InPerimeter,
+		owner:         m.Owner,
+		collateral:    f.Collateral,
+		protected:     m.Protected,
+		presentDanger: f.PresentDanger,
+		deviceKind:    deviceKind(p, params.Device),
+		resolverKind:  deviceKind(p, params.Resolver),
+		egress:        triState(params.EgressContained, "contained", "open"),
+		codeExecution: triState(params.CodeExecution, "yes", "no"),
+		validOn:       orUnstated(params.ValidOn),
+		sanctions:     "missing",
+		legalReview:   req.LegalReview != nil && counts(req.LegalReview.By, req.LegalReview.At),
+	}
 	for _, a := range req.Approvals {
-		if counts(a.By, a.At) {
-			approvals = append(approvals, cedar.String(a.Role))
+		if counts(a.By, a.At) && !slices.Contains(c.approvals, a.Role) {
+			c.approvals = append(c.approvals, a.Role)
 		}
 	}
 	for _, n := range req.Notifications {
-		if now.IsZero() || !n.At.After(now) {
-			notified = append(notified, cedar.String(n.Authority))
+		if (now.IsZero() || !n.At.After(now)) && !slices.Contains(c.notified, n.Authority) {
+			c.notified = append(c.notified, n.Authority)
 		}
 	}
-	sanctions, fresh := "missing", false
 	if s := req.Sanctions; s != nil {
-		sanctions = s.Result
-		fresh = !now.IsZero() && !s.ScreenedAt.After(now) && now.Sub(s.ScreenedAt) <= e.screeningMaxAge
+		c.sanctions = s.Result
+		c.sanctionsFresh = !now.IsZero() && !s.ScreenedAt.After(now) && now.Sub(s.ScreenedAt) <= e.screeningMaxAge
 	}
-	legal := req.LegalReview != nil && counts(req.LegalReview.By, req.LegalReview.At)
-
-	collateral := make([]cedar.Value, len(f.Collateral))
-	for i, c := range f.Collateral {
-		collateral[i] = cedar.String(c)
-	}
-	params := req.Action.Params
-	_, known := e.kinds[req.Action.Kind]
-	ctx := cedar.NewRecord(cedar.RecordMap{
-		"kind_known":      cedar.Boolean(known),
-		"target_type":     cedar.String(m.Type),
-		"in_perimeter":    cedar.Boolean(m.InPerimeter),
-		"owner":           cedar.String(m.Owner),
-		"collateral":      cedar.NewSet(collateral...),
-		"protected":       cedar.Boolean(m.Protected),
-		"present_danger":  cedar.Boolean(f.PresentDanger),
-		"device_kind":     cedar.String(deviceKind(p, params.Device)),
-		"resolver_kind":   cedar.String(deviceKind(p, params.Resolver)),
-		"egress":          cedar.String(triState(params.EgressContained, "contained", "open")),
-		"code_execution":  cedar.String(triState(params.CodeExecution, "yes", "no")),
-		"valid_on":        cedar.String(orUnstated(params.ValidOn)),
-		"approvals":       cedar.NewSet(approvals...),
-		"notified":        cedar.NewSet(notified...),
-		"sanctions":       cedar.String(sanctions),
-		"sanctions_fresh": cedar.Boolean(fresh),
-		"legal_review":    cedar.Boolean(legal),
-	})
-	return f, ctx
+	return f, e.records.get(c)
 }
 
 var emptyPerimeter, _ = perimeter.New(perimeter.File{})

@@ -100,7 +100,12 @@ type Engine struct {
 	kinds           map[string]kindSpec
 	collateral      map[string]string
 	rules           map[string]*rule
-	set             *cedar.PolicySet
+	// byKind are, for each kind of the catalogue, the rules whose scope
+	// admits it, in pack order, with the action scope already applied;
+	// otherKinds are the rules for any other kind.
+	byKind     map[string]policyList
+	otherKinds policyList
+	records    *recordCache
 }
 
 // Default returns the engine for the embedded default rule pack.
@@ -123,7 +128,8 @@ func Load(fsys fs.FS) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{rules: make(map[string]*rule), set: cedar.NewPolicySet()}
+	e := &Engine{rules: make(map[string]*rule), byKind: make(map[string]policyList), records: &recordCache{}}
+	var all []scopedPolicy
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -174,7 +180,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 	for _, name := range sortedCedarFiles(files) {
 		list, err := cedar.NewPolicyListFromBytes(name, files[name])
 		if err != nil {
-			bad("%w", err)
+			bad("%s: %w", name, err)
 			continue
 		}
 		for _, p := range list {
@@ -193,7 +199,7 @@ func Load(fsys fs.FS) (*Engine, error) {
 				continue
 			}
 			e.rules[r.id] = r
-			e.set.Add(cedar.PolicyID(r.id), p)
+			all = append(all, scope(r.id, p))
 		}
 	}
 	if len(e.rules) == 0 && len(errs) == 0 {
@@ -208,6 +214,10 @@ func Load(fsys fs.FS) (*Engine, error) {
 		return nil, errors.Join(errs...)
 	}
 
+	for k := range pf.Kinds {
+		e.byKind[k] = forKind(all, k)
+	}
+	e.otherKinds = forKind(all, "")
 	e.policy = Policy{Name: pf.Name, Version: pf.Version, Digest: digest(files)}
 	if err := e.selfCheck(); err != nil {
 		return nil, err
