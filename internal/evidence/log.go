@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -122,18 +123,30 @@ type Log struct {
 	broken  error
 	changed chan struct{} // closed and replaced at every commit
 
+	built   chan *built   // sequencer -> committer
+	ready   chan struct{} // committer -> sequencer: idle, send a batch
+	seqDone chan struct{} // closed when the sequencer exits
+	resync  atomic.Bool   // set by the committer after a failed commit
+
 	// sequencer-owned
+	next     int64  // size of the tree after the batches built so far
+	gen      uint64 // bumped at every resynchronisation
 	lastTime time.Time
+	// frontier caches the stored hashes of the complete subtrees on the
+	// tree's right edge: all that appending and TreeHash need to read.
+	frontier map[int64]tlog.Hash
 }
 
 type pending struct {
-	rec     Record
-	salt    []byte
-	commit  string
-	erase   int64 // for erasure entries: the target, or -1
-	receipt Receipt
-	err     error
-	done    chan struct{}
+	rec  Record
+	salt []byte
+	// head and tail are the encoded header before and after the time,
+	// which the sequencer fills in.
+	head, tail []byte
+	erase      int64 // for erasure entries: the target, or -1
+	receipt    Receipt
+	err        error
+	done       chan struct{}
 }
 
 // Open starts a log on cfg.Storage. It checks that the stored tree matches
@@ -163,6 +176,10 @@ func Open(cfg Config) (*Log, error) {
 		cfg:     cfg,
 		queue:   make(chan *pending, cfg.MaxBatch),
 		stop:    make(chan struct{}),
+		built:   make(chan *built),
+		ready:   make(chan struct{}),
+		seqDone: make(chan struct{}),
+		next:    st.Size,
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 		size:    st.Size,
@@ -183,6 +200,9 @@ func Open(cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("stored hashes give root %s at size %d, the latest signed checkpoint says %s: run 'vallum verify'", root, st.Size, c.Hash)
 		}
 		l.latest, l.root = st.Checkpoint, root
+		if l.frontier, err = frontier(st.Size, cfg.Storage); err != nil {
+			return nil, fmt.Errorf("couldn't read the tree's right edge: %w", err)
+		}
 		last, err := cfg.Storage.ReadEntry(st.Size - 1)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't read last entry: %w", err)
@@ -197,6 +217,7 @@ func Open(cfg Config) (*Log, error) {
 		return nil, err
 	}
 	go l.sequence()
+	go l.commit()
 	return l, nil
 }
 
@@ -225,7 +246,7 @@ func (l *Log) append(ctx context.Context, rec Record, erase int64) (Receipt, err
 	p := &pending{rec: rec, erase: erase, done: make(chan struct{})}
 	p.salt = make([]byte, SaltSize)
 	rand.Read(p.salt)
-	p.commit = Commit(p.salt, rec.Payload)
+	p.head, p.tail = headerParts(rec, Commit(p.salt, rec.Payload))
 	select {
 	case l.queue <- p:
 	case <-l.stop:
@@ -258,13 +279,14 @@ func (l *Log) checkRecord(rec Record) error {
 	return nil
 }
 
-// sequence is the sequencer goroutine: it takes every queued append,
-// commits them as one batch with one checkpoint, and answers them.
+// sequence is the sequencer goroutine: when the committer is idle it
+// takes every queued append, builds them into one batch (indexes, headers,
+// stored hashes, a signed checkpoint) and hands the batch over. While the
+// committer makes a batch durable, appends queue up for the next one.
 func (l *Log) sequence() {
-	defer close(l.done)
-	batch := make([]*pending, 0, l.cfg.MaxBatch)
+	defer close(l.seqDone)
 	for {
-		batch = batch[:0]
+		batch := make([]*pending, 0, 64)
 		select {
 		case p := <-l.queue:
 			batch = append(batch, p)
@@ -272,6 +294,9 @@ func (l *Log) sequence() {
 			l.drain(ErrClosed)
 			return
 		}
+		// Wait for the committer to be idle, so the batch takes every
+		// append that arrived meanwhile: one fdatasync for all of them.
+		<-l.ready
 	fill:
 		for len(batch) < l.cfg.MaxBatch {
 			select {
@@ -281,7 +306,26 @@ func (l *Log) sequence() {
 				break fill
 			}
 		}
-		l.commit(batch)
+		var bt *built
+		err := error(nil)
+		if l.resync.Load() {
+			err = l.resynchronise()
+		}
+		if err == nil {
+			bt, err = l.build(batch)
+		}
+		if err != nil {
+			failAll(batch, err)
+			bt = nil
+		}
+		l.built <- bt // exactly one send per ready, nil when nothing to commit
+	}
+}
+
+func failAll(batch []*pending, err error) {
+	for _, p := range batch {
+		p.err = err
+		close(p.done)
 	}
 }
 
@@ -297,96 +341,145 @@ func (l *Log) drain(err error) {
 	}
 }
 
-// commit sequences, stores and signs one batch, then answers its appenders.
-func (l *Log) commit(batch []*pending) {
-	finish := func(err error) {
-		for _, p := range batch {
-			if err != nil {
-				p.err = err
-			}
-			close(p.done)
-		}
-	}
-	l.mu.RLock()
-	broken, start := l.broken, l.size
-	l.mu.RUnlock()
-	if broken != nil {
-		finish(broken)
-		return
-	}
+// built is a batch ready to commit, with the sequencer state after it.
+type built struct {
+	batch    []*pending
+	b        *Batch
+	root     tlog.Hash
+	gen      uint64
+	lastTime time.Time
+}
+
+// build sequences a batch after the sequencer's current tree: it assigns
+// indexes, completes the headers with the time, computes the stored hashes
+// and signs the checkpoint of the new tree.
+func (l *Log) build(batch []*pending) (*built, error) {
+	start := l.next
 	now := l.cfg.Clock().UTC()
 	if now.Before(l.lastTime) {
 		now = l.lastTime // entry times never go backwards
 	}
 	stamp := now.Format(TimeFormat)
-
-	b := &Batch{Start: start}
-	r := &batchHashes{base: tlog.StoredHashCount(start), storage: l.cfg.Storage}
+	b := &Batch{Start: start, Headers: make([][]byte, len(batch)), Salts: make([][]byte, len(batch)), Payloads: make([][]byte, len(batch))}
+	r := &batchHashes{base: tlog.StoredHashCount(start), frontier: l.frontier, storage: l.cfg.Storage}
 	for i, p := range batch {
-		h, err := EncodeHeader(Header{V: HeaderVersion, Kind: p.rec.Kind, Time: stamp, Actor: p.rec.Actor, Incident: p.rec.Incident, Commitment: p.commit})
-		if err != nil {
-			finish(fmt.Errorf("%w: %v", ErrInvalid, err)) // unreachable: checked in Append
-			return
-		}
+		h := make([]byte, 0, len(p.head)+len(stamp)+len(p.tail))
+		h = append(append(append(h, p.head...), stamp...), p.tail...)
 		n := start + int64(i)
 		leaf := LeafHash(h)
 		hashes, err := tlog.StoredHashesForRecordHash(n, leaf, r)
 		if err != nil {
-			finish(fmt.Errorf("couldn't compute stored hashes: %w", err))
-			return
+			return nil, fmt.Errorf("couldn't compute stored hashes: %w", err)
 		}
 		r.pending = append(r.pending, hashes...)
-		b.Headers = append(b.Headers, h)
-		b.Salts = append(b.Salts, p.salt)
-		b.Payloads = append(b.Payloads, p.rec.Payload)
+		b.Headers[i], b.Salts[i], b.Payloads[i] = h, p.salt, p.rec.Payload
 		p.receipt = Receipt{Index: n, LeafHash: leaf, Time: stamp}
 	}
 	b.Hashes = r.pending
 	size := start + int64(len(batch))
 	root, err := tlog.TreeHash(size, r)
 	if err != nil {
-		finish(fmt.Errorf("couldn't compute tree hash: %w", err))
-		return
+		return nil, fmt.Errorf("couldn't compute tree hash: %w", err)
 	}
 	b.Checkpoint, err = SignCheckpoint(Checkpoint{Origin: l.cfg.Origin, Tree: tlog.Tree{N: size, Hash: root}}, l.cfg.Signer)
 	if err != nil {
-		finish(err)
-		return
+		return nil, err
 	}
-	if err := l.cfg.Storage.Commit(b); err != nil {
-		err = fmt.Errorf("couldn't commit %d entries at index %d: %w", len(batch), start, err)
-		l.cfg.Logger.Error("evidence log commit failed", "start", start, "entries", len(batch), "err", err)
-		if errors.Is(err, ErrBroken) {
-			l.mu.Lock()
-			l.broken = err
-			l.mu.Unlock()
-		}
-		finish(err)
-		return
+	f, err := frontier(size, r)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't compute the tree's right edge: %w", err)
 	}
-	l.lastTime = now
-	l.mu.Lock()
-	l.size, l.latest, l.root = size, b.Checkpoint, root
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-	for _, p := range batch {
-		p.receipt.TreeSize = size
-		if p.erase >= 0 {
-			if err := l.cfg.Storage.Erase(p.erase); err != nil {
-				p.err = fmt.Errorf("erasure entry %d is logged but erasing entry %d's payload failed (it is retried at the next start): %w", p.receipt.Index, p.erase, err)
-			}
-		}
-	}
-	finish(nil)
+	l.next, l.frontier, l.lastTime = size, f, now
+	return &built{batch: batch, b: b, root: root, gen: l.gen, lastTime: now}, nil
 }
 
-// batchHashes reads stored hashes from storage and from the batch being
-// built. Only the sequencer uses it.
+// resynchronise resets the sequencer to the committed tree after a failed
+// commit, so that batches built on the failed one are never committed.
+func (l *Log) resynchronise() error {
+	l.mu.RLock()
+	size, broken := l.size, l.broken
+	l.mu.RUnlock()
+	if broken != nil {
+		return broken
+	}
+	f, err := frontier(size, l.cfg.Storage)
+	if err != nil {
+		return fmt.Errorf("couldn't reread the tree's right edge: %w", err)
+	}
+	l.next, l.frontier = size, f
+	l.gen++
+	l.resync.Store(false)
+	return nil
+}
+
+// commit is the committer goroutine: it makes each built batch durable
+// and answers its appenders. After a failed commit it fails every batch
+// built on top of the failed one and asks the sequencer to resynchronise.
+func (l *Log) commit() {
+	defer close(l.done)
+	var failedGen uint64
+	failed := false
+	for {
+		select {
+		case l.ready <- struct{}{}:
+		case <-l.seqDone:
+			return
+		}
+		bt := <-l.built
+		if bt == nil {
+			continue
+		}
+		if failed && bt.gen == failedGen {
+			failAll(bt.batch, fmt.Errorf("couldn't commit: an earlier batch failed"))
+			continue
+		}
+		failed = false
+		l.mu.RLock()
+		broken := l.broken
+		l.mu.RUnlock()
+		if broken != nil {
+			failAll(bt.batch, broken)
+			continue
+		}
+		b := bt.b
+		if err := l.cfg.Storage.Commit(b); err != nil {
+			err = fmt.Errorf("couldn't commit %d entries at index %d: %w", len(b.Headers), b.Start, err)
+			l.cfg.Logger.Error("evidence log commit failed", "start", b.Start, "entries", len(b.Headers), "err", err)
+			if errors.Is(err, ErrBroken) {
+				l.mu.Lock()
+				l.broken = err
+				l.mu.Unlock()
+			}
+			failed, failedGen = true, bt.gen
+			l.resync.Store(true)
+			failAll(bt.batch, err)
+			continue
+		}
+		size := b.Start + int64(len(b.Headers))
+		l.mu.Lock()
+		l.size, l.latest, l.root = size, b.Checkpoint, bt.root
+		close(l.changed)
+		l.changed = make(chan struct{})
+		l.mu.Unlock()
+		for _, p := range bt.batch {
+			p.receipt.TreeSize = size
+			if p.erase >= 0 {
+				if err := l.cfg.Storage.Erase(p.erase); err != nil {
+					p.err = fmt.Errorf("erasure entry %d is logged but erasing entry %d's payload failed (it is retried at the next start): %w", p.receipt.Index, p.erase, err)
+				}
+			}
+			close(p.done)
+		}
+	}
+}
+
+// batchHashes reads stored hashes from the batch being built, the
+// frontier cache and, failing those, storage. Only the sequencer uses it.
 type batchHashes struct {
-	base    int64
-	pending []tlog.Hash
-	storage Storage
+	base     int64
+	pending  []tlog.Hash
+	frontier map[int64]tlog.Hash
+	storage  Storage
 }
 
 func (r *batchHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
@@ -398,6 +491,8 @@ func (r *batchHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 				return nil, fmt.Errorf("stored hash %d not yet computed", x)
 			}
 			out[i] = r.pending[x-r.base]
+		} else if h, ok := r.frontier[x]; ok {
+			out[i] = h
 		} else {
 			old = append(old, x)
 		}
@@ -411,12 +506,42 @@ func (r *batchHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	}
 	j := 0
 	for i, x := range indexes {
-		if x < r.base {
+		if _, ok := r.frontier[x]; x < r.base && !ok {
 			out[i] = got[j]
 			j++
 		}
 	}
 	return out, nil
+}
+
+// frontier returns the stored hashes of the complete subtrees on the right
+// edge of the tree of size n.
+func frontier(n int64, r tlog.HashReader) (map[int64]tlog.Hash, error) {
+	var idx []int64
+	for level := 0; level < 63 && n>>level > 0; level++ {
+		if (n>>level)&1 == 1 {
+			idx = append(idx, tlog.StoredHashIndex(level, n>>level-1))
+		}
+	}
+	hs, err := r.ReadHashes(idx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[int64]tlog.Hash, len(idx))
+	for i, x := range idx {
+		m[x] = hs[i]
+	}
+	return m, nil
+}
+
+// headerParts returns the canonical header of rec with commitment c, split
+// around the time value, which the sequencer fills in. Appenders call it
+// concurrently, so the sequencer's share of the work stays small.
+func headerParts(rec Record, c string) (head, tail []byte) {
+	q := func(s string) []byte { b, _ := json.Marshal(s); return b }
+	head = fmt.Appendf(nil, `{"v":%d,"kind":%s,"time":"`, HeaderVersion, q(rec.Kind))
+	tail = fmt.Appendf(nil, `","actor":%s,"incident":%s,"commitment":%s}`, q(rec.Actor), q(rec.Incident), q(c))
+	return head, tail
 }
 
 // Size returns the number of committed entries.

@@ -47,6 +47,10 @@ type Files struct {
 	f      *os.File
 	logger *slog.Logger
 
+	// alloc is the file's size: the log ends at end, and the bytes from
+	// end to alloc are zeros written ahead (see Commit). Writer-owned.
+	alloc int64
+
 	mu       sync.RWMutex // guards the fields below
 	end      int64        // offset where the next batch goes
 	offsets  []int64      // entry frame offsets, by index
@@ -84,16 +88,13 @@ func OpenFiles(dir string, logger *slog.Logger) (*Files, error) {
 		return nil, fmt.Errorf("couldn't open log file: %w", err)
 	}
 	s := &Files{path: path, f: f, logger: logger}
-	torn, err := s.load()
-	if err != nil {
+	if _, err := s.load(); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if torn > 0 {
-		if err := s.setAside(torn); err != nil {
-			f.Close()
-			return nil, err
-		}
+	if err := s.clearTail(); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := syncDir(dir); err != nil {
 		f.Close()
@@ -167,7 +168,8 @@ func (s *Files) load() (torn int64, err error) {
 		s.logger.Warn("last batch of the log is torn; setting it aside", "err", err)
 		s.dropLastBatch()
 	}
-	return fi.Size() - s.end, nil
+	s.alloc = fi.Size()
+	return s.end, nil
 }
 
 // checkLastBatch recomputes the leaf hashes of the last batch and compares
@@ -214,6 +216,38 @@ func (s *Files) dropLastBatch() {
 		s.erasures = s.erasures[:len(s.erasures)-1]
 	}
 	s.end = end
+}
+
+// clearTail handles the bytes after the last committed batch: zeros written
+// ahead are kept; anything else is a torn, unacknowledged batch, which is
+// copied to a side file for the record and then zeroed.
+func (s *Files) clearTail() error {
+	n := s.alloc - s.end
+	if n <= 0 {
+		return nil
+	}
+	last := int64(-1) // offset of the last non-zero byte
+	buf := make([]byte, 1<<20)
+	for off := s.end; off < s.alloc; off += int64(len(buf)) {
+		k, err := s.f.ReadAt(buf, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("couldn't read the log's tail: %w", err)
+		}
+		for i := k - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				last = off + int64(i)
+				break
+			}
+		}
+	}
+	if last < 0 {
+		return nil
+	}
+	if err := s.setAside(last + 1 - s.end); err != nil {
+		return err
+	}
+	s.alloc = s.end
+	return nil
 }
 
 // setAside copies the n bytes after s.end to a side file and truncates.
@@ -298,6 +332,9 @@ func (s *Files) Commit(b *evidence.Batch) error {
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b.Checkpoint)))
 	buf = append(buf, b.Checkpoint...)
 
+	if err := s.writeAhead(end + int64(len(buf))); err != nil {
+		return s.rollback(end, err)
+	}
 	if _, err := s.f.WriteAt(buf, end); err != nil {
 		return s.rollback(end, fmt.Errorf("couldn't write batch: %w", err))
 	}
@@ -315,6 +352,30 @@ func (s *Files) Commit(b *evidence.Batch) error {
 	return nil
 }
 
+// writeAheadChunk is how much zeroed space the log file gains at a time.
+const writeAheadChunk = 16 << 20
+
+// writeAhead makes sure the file holds zeros up to at least need. A batch
+// then overwrites allocated blocks, and its fdatasync flushes data only,
+// not the file's size and extent map: on ext4 that is about twice as fast.
+func (s *Files) writeAhead(need int64) error {
+	if need <= s.alloc {
+		return nil
+	}
+	size := (need/writeAheadChunk + 1) * writeAheadChunk
+	zeros := make([]byte, 1<<20)
+	for off := s.alloc; off < size; off += int64(len(zeros)) {
+		if _, err := s.f.WriteAt(zeros, off); err != nil {
+			return fmt.Errorf("couldn't extend the log file: %w", err)
+		}
+	}
+	if err := fdatasync(s.f); err != nil {
+		return err
+	}
+	s.alloc = size
+	return nil
+}
+
 // rollback truncates a failed batch away. If even that fails, the file
 // may hold part of the batch: the error wraps evidence.ErrBroken, and the
 // next open sets the partial batch aside.
@@ -322,6 +383,7 @@ func (s *Files) rollback(end int64, err error) error {
 	if terr := s.f.Truncate(end); terr != nil {
 		return fmt.Errorf("%w: %v (and truncating failed: %v)", evidence.ErrBroken, err, terr)
 	}
+	s.alloc = end
 	return err
 }
 
@@ -500,7 +562,11 @@ func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
 		typ := hdr[0]
 		if typ != frameEntry && typ != frameHashes && typ != frameCheckpoint {
 			if typ == 0 && l == 0 {
-				return &TornError{Offset: off, Reason: "zero bytes"}
+				// Zeros written ahead end the log, if nothing follows.
+				if rest, err := io.ReadAll(r); err == nil && !bytes.ContainsFunc(rest, func(r rune) bool { return r != 0 }) {
+					return nil
+				}
+				return &TornError{Offset: off, Reason: "zero bytes followed by data"}
 			}
 			return fmt.Errorf("frame at offset %d has unknown type %#x", off, typ)
 		}

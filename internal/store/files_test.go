@@ -193,3 +193,20 @@ func TestErase(t *testing.T) {
 		t.Error("erasing an erasure entry succeeded")
 	}
 }
+
+func BenchmarkAppend256Writers(b *testing.B) {
+	k := newKeys(b)
+	l, _ := openLog(b, b.TempDir(), k)
+	payload := bytes.Repeat([]byte("a"), 240)
+	payload = append(append([]byte(`{"d":"`), payload...), `"}`...)
+	b.SetParallelism(128)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Append(context.Background(), evidence.Record{Kind: "bench", Actor: "bench", Payload: payload}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
