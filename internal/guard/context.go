@@ -117,8 +117,8 @@ func (c *context) key() (uint64, bool) {
 	enum(keyTri[2], c.validOn, 2)
 	enum(keySanctions, c.sanctions, 2)
 	mask(keyCollateral, c.collateral) // 6 bits
-	mask(Roles, c.approvals)          // 8 bits
-	mask(Authorities, c.notified)     // 9 bits: 51 bits in all
+	mask(roles, c.approvals)          // 8 bits
+	mask(authorities, c.notified)     // 9 bits: 51 bits in all
 	return k, ok
 }
 

@@ -27,7 +27,7 @@ func TestContextKey(t *testing.T) {
 			owner: pick(keyOwners), collateral: some(keyCollateral), protected: rng.IntN(2) == 0,
 			presentDanger: rng.IntN(2) == 0, deviceKind: pick(keyDevices), resolverKind: pick(keyDevices),
 			egress: pick(keyTri[0]), codeExecution: pick(keyTri[1]), validOn: pick(keyTri[2]),
-			approvals: some(Roles), notified: some(Authorities), sanctions: pick(keySanctions),
+			approvals: some(roles), notified: some(authorities), sanctions: pick(keySanctions),
 			sanctionsFresh: rng.IntN(2) == 0, legalReview: rng.IntN(2) == 0,
 		}
 		k, ok := c.key()

@@ -379,7 +379,7 @@ func (e *Engine) selfCheck() error {
 		LegalReview:   &LegalReview{By: "counsel", Ref: "self-check", At: now},
 		Notifications: []Notification{{Authority: "police", Ref: "x", At: now}, {Authority: "prosecutor", Ref: "x", At: now}},
 	}
-	for _, role := range Roles {
+	for _, role := range roles {
 		req.Approvals = append(req.Approvals, Approval{Role: role, By: "approver-" + role, At: now})
 	}
 	for _, k := range alwaysDenied {

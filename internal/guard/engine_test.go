@@ -2,6 +2,7 @@ package guard
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"slices"
@@ -269,10 +270,10 @@ external: [{cidr: 198.51.100.0/24, flags: [critical_infra, tor_exit]}]
 			Proposer: pick(people),
 		}
 		for range rng.IntN(10) {
-			req.Approvals = append(req.Approvals, Approval{Role: pick(Roles), By: pick(people), At: at()})
+			req.Approvals = append(req.Approvals, Approval{Role: pick(roles), By: pick(people), At: at()})
 		}
 		for range rng.IntN(5) {
-			req.Notifications = append(req.Notifications, Notification{Authority: pick(Authorities), Ref: "r", At: at()})
+			req.Notifications = append(req.Notifications, Notification{Authority: pick(authorities), Ref: "r", At: at()})
 		}
 		if rng.IntN(2) == 0 {
 			req.Sanctions = &Sanctions{Result: pick(results), ScreenedAt: at(), ListVersion: "v"}
@@ -338,5 +339,35 @@ func TestDecodeRequestLimits(t *testing.T) {
 				t.Errorf("errors.Is(ErrTooLarge): got %v, want %v", got, tt.tooBig)
 			}
 		})
+	}
+}
+
+// TestDecideConcurrent shares one Engine and one Perimeter between
+// goroutines (run with -race): decisions agree with the sequential ones.
+func TestDecideConcurrent(t *testing.T) {
+	e := mustDefault(t)
+	p := bigPerimeter(t, 1000)
+	reqs := benchRequests()
+	want := make([]Verdict, len(reqs))
+	for i, r := range reqs {
+		want[i] = e.Decide(r, p, testNow).Verdict
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 500 {
+				j := (i + g) % len(reqs)
+				if got := e.Decide(reqs[j], p, testNow).Verdict; got != want[j] {
+					errs <- fmt.Errorf("request %d: got %q, want %q", j, got, want[j])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -104,10 +104,10 @@ type LegalReview struct {
 
 // Closed vocabularies of the request.
 var (
-	// Roles that can approve.
-	Roles = []string{"analyst", "incident_commander", "business_owner", "legal_counsel", "dpo", "ciso", "executive", "board"}
-	// Authorities that can be notified.
-	Authorities = []string{"acn", "csirt", "police", "prosecutor", "garante", "bankit", "consob", "agid", "europol"}
+	// roles that can approve.
+	roles = []string{"analyst", "incident_commander", "business_owner", "legal_counsel", "dpo", "ciso", "executive", "board"}
+	// authorities that can be notified.
+	authorities = []string{"acn", "csirt", "police", "prosecutor", "garante", "bankit", "consob", "agid", "europol"}
 	threatened  = []string{"data", "availability", "money", "person_safety"}
 	results     = []string{"clear", "hit", "none"}
 	validOn     = []string{"own", "third_party"}
@@ -339,8 +339,8 @@ func (r *Request) validate() error {
 	for i, a := range r.Approvals {
 		f := fmt.Sprintf("approvals[%d]", i)
 		switch {
-		case !slices.Contains(Roles, a.Role):
-			return fieldErr(f+".role", "%q is not one of %s", a.Role, strings.Join(Roles, ", "))
+		case !slices.Contains(roles, a.Role):
+			return fieldErr(f+".role", "%q is not one of %s", a.Role, strings.Join(roles, ", "))
 		case a.By == "":
 			return fieldErr(f+".by", "missing")
 		case a.At.IsZero():
@@ -350,8 +350,8 @@ func (r *Request) validate() error {
 	for i, n := range r.Notifications {
 		f := fmt.Sprintf("notifications[%d]", i)
 		switch {
-		case !slices.Contains(Authorities, n.Authority):
-			return fieldErr(f+".authority", "%q is not one of %s", n.Authority, strings.Join(Authorities, ", "))
+		case !slices.Contains(authorities, n.Authority):
+			return fieldErr(f+".authority", "%q is not one of %s", n.Authority, strings.Join(authorities, ", "))
 		case n.Ref == "":
 			return fieldErr(f+".ref", "missing")
 		case n.At.IsZero():
