@@ -42,6 +42,8 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		defer os.RemoveAll(d)
+	} else if err := os.MkdirAll(d, 0o700); err != nil {
+		return err
 	}
 	res, err := benchLog(ctx, d, *entries, *writers, *payload, *verify)
 	if err != nil {

@@ -538,9 +538,14 @@ func frontier(n int64, r tlog.HashReader) (map[int64]tlog.Hash, error) {
 // around the time value, which the sequencer fills in. Appenders call it
 // concurrently, so the sequencer's share of the work stays small.
 func headerParts(rec Record, c string) (head, tail []byte) {
-	q := func(s string) []byte { b, _ := json.Marshal(s); return b }
-	head = fmt.Appendf(nil, `{"v":%d,"kind":%s,"time":"`, HeaderVersion, q(rec.Kind))
-	tail = fmt.Appendf(nil, `","actor":%s,"incident":%s,"commitment":%s}`, q(rec.Actor), q(rec.Incident), q(c))
+	head = fmt.Appendf(nil, `{"v":%d,"kind":`, HeaderVersion)
+	head = append(appendJSONString(head, rec.Kind), `,"time":"`...)
+	tail = append(tail, `","actor":`...)
+	tail = appendJSONString(tail, rec.Actor)
+	tail = append(tail, `,"incident":`...)
+	tail = appendJSONString(tail, rec.Incident)
+	tail = append(tail, `,"commitment":`...)
+	tail = append(appendJSONString(tail, c), '}')
 	return head, tail
 }
 

@@ -87,34 +87,71 @@ func (v *Verifier) Warn(format string, args ...any) {
 // Fail records a problem found by the caller while reading storage.
 func (v *Verifier) Fail(i int64, format string, args ...any) { v.fail(i, format, args...) }
 
-// Entry checks the next entry.
-func (v *Verifier) Entry(e Entry) {
-	i := v.n
-	v.n++
+// EntryCheck is the part of an entry's verification that needs no other
+// entry. CheckEntry computes it; it is safe to run concurrently, and
+// Verifier.Add takes the results in log order.
+type EntryCheck struct {
+	leaf      tlog.Hash
+	headerErr error
+	erased    bool
+	payloadOK bool
+	// erasure is the target of an erasure entry, -1 if none, -2 if the
+	// erasure payload is malformed.
+	erasure int64
+}
+
+// CheckEntry decodes e's header and checks its payload commitment.
+func CheckEntry(e Entry) EntryCheck {
+	c := EntryCheck{leaf: LeafHash(e.Header), erased: e.Erased, erasure: -1}
 	h, err := DecodeHeader(e.Header)
 	if err != nil {
-		v.fail(i, "header is malformed: %v", err)
+		c.headerErr = err
+		return c
 	}
-	hs, err := tlog.StoredHashes(i, e.Header, v)
+	if e.Erased {
+		return c
+	}
+	c.payloadOK = Commit(e.Salt, e.Payload) == h.Commitment
+	if h.Kind == ErasureKind {
+		var req ErasureRequest
+		if err := json.Unmarshal(e.Payload, &req); err != nil || req.Index < 0 {
+			c.erasure = -2
+		} else {
+			c.erasure = req.Index
+		}
+	}
+	return c
+}
+
+// Entry checks the next entry.
+func (v *Verifier) Entry(e Entry) { v.Add(CheckEntry(e)) }
+
+// Add takes the check of the next entry in log order and extends the
+// recomputed tree with it.
+func (v *Verifier) Add(c EntryCheck) {
+	i := v.n
+	v.n++
+	if c.headerErr != nil {
+		v.fail(i, "header is malformed: %v", c.headerErr)
+	}
+	hs, err := tlog.StoredHashesForRecordHash(i, c.leaf, v)
 	if err != nil {
 		v.fail(i, "couldn't compute tree hashes: %v", err)
 		return
 	}
 	v.hashes = append(v.hashes, hs...)
-	if e.Erased {
+	switch {
+	case c.headerErr != nil:
+	case c.erased:
 		v.erased = append(v.erased, i)
-		return
-	}
-	if Commit(e.Salt, e.Payload) != h.Commitment {
+	case !c.payloadOK:
 		v.mismatch = append(v.mismatch, i)
 	}
-	if h.Kind == ErasureKind {
-		var req ErasureRequest
-		if err := json.Unmarshal(e.Payload, &req); err != nil || req.Index < 0 || req.Index >= i {
-			v.fail(i, "erasure entry has a malformed payload")
-			return
-		}
-		v.erasedBy[req.Index] = i
+	switch {
+	case c.erasure == -2 || c.erasure >= i:
+		v.fail(i, "erasure entry has a malformed payload")
+	case c.erasure >= 0:
+		v.erasedBy[c.erasure] = i
 	}
 }
 

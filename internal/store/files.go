@@ -544,11 +544,10 @@ func (e *TornError) Error() string {
 
 // ScanFrames decodes the frames of a log file in order and calls fn for
 // each. It returns a *TornError if the stream ends inside a frame, and
-// other errors for malformed frames. The slices in a Frame are valid only
-// during the call.
+// other errors for malformed frames. Each frame's bytes are freshly
+// allocated, so fn may keep them.
 func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
 	var off int64
-	var body []byte
 	for {
 		var hdr [frameHeaderSize]byte
 		n, err := io.ReadFull(r, hdr[:])
@@ -573,10 +572,7 @@ func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
 		if l > maxFrame {
 			return fmt.Errorf("frame at offset %d claims %d bytes", off, l)
 		}
-		if cap(body) < int(l) {
-			body = make([]byte, l)
-		}
-		body = body[:l]
+		body := make([]byte, l)
 		if n, err := io.ReadFull(r, body); err != nil {
 			return &TornError{Offset: off, Reason: fmt.Sprintf("%d of %d body bytes", n, l)}
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/vallum/vallum/internal/evidence"
 )
@@ -24,8 +26,8 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 	var pending []evidence.Entry
 	var pendingHashes []Frame
 	flush := func() {
-		for _, e := range pending {
-			v.Entry(e)
+		for _, c := range checkEntries(pending) {
+			v.Add(c)
 		}
 		for _, h := range pendingHashes {
 			v.Hashes(h.FirstHash, h.Hashes)
@@ -35,15 +37,12 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 	err = ScanFrames(bufio.NewReaderSize(f, 1<<20), func(fr Frame) error {
 		switch fr.Type {
 		case frameEntry:
-			e := fr.entry()
-			e.Header = clone(e.Header)
-			e.Salt, e.Payload = clone(e.Salt), clone(e.Payload)
-			pending = append(pending, e)
+			pending = append(pending, fr.entry())
 		case frameHashes:
 			pendingHashes = append(pendingHashes, fr)
 		case frameCheckpoint:
 			flush()
-			v.Checkpoint(clone(fr.Body))
+			v.Checkpoint(fr.Body)
 		}
 		return nil
 	})
@@ -63,9 +62,28 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 	return nil
 }
 
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
+// checkEntries runs evidence.CheckEntry on every entry, on all CPUs.
+func checkEntries(es []evidence.Entry) []evidence.EntryCheck {
+	out := make([]evidence.EntryCheck, len(es))
+	workers := runtime.GOMAXPROCS(0)
+	if len(es) < 64 || workers == 1 {
+		for i, e := range es {
+			out[i] = evidence.CheckEntry(e)
+		}
+		return out
 	}
-	return append([]byte(nil), b...)
+	var wg sync.WaitGroup
+	chunk := (len(es) + workers - 1) / workers
+	for lo := 0; lo < len(es); lo += chunk {
+		hi := min(lo+chunk, len(es))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				out[i] = evidence.CheckEntry(es[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
