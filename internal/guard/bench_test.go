@@ -108,3 +108,15 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkContextRecord is the cost a decision pays when its facts were
+// never seen before (a record cache miss).
+func BenchmarkContextRecord(b *testing.B) {
+	c := context{kindKnown: true, targetType: "wallet", owner: "unknown", deviceKind: "none", resolverKind: "none",
+		egress: "unstated", codeExecution: "unstated", validOn: "unstated", sanctions: "clear",
+		approvals: []string{"executive", "legal_counsel", "dpo", "board"}, notified: []string{"police"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.record()
+	}
+}
