@@ -52,10 +52,17 @@ type result struct {
 // directory if empty) with stdin, and returns its exit code and streams.
 func runBin(t *testing.T, dir, stdin string, args ...string) result {
 	t.Helper()
+	return runBinEnv(t, nil, dir, stdin, args...)
+}
+
+// runBinEnv is runBin with extra environment variables (KEY=value).
+func runBinEnv(t *testing.T, env []string, dir, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, vallumBin, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
