@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -205,9 +206,12 @@ func Load(fsys fs.FS) (*Engine, error) {
 	if len(e.rules) == 0 && len(errs) == 0 {
 		bad("no rules: the pack needs at least one .cedar file")
 	}
-	for k := range pf.Kinds {
+	for _, k := range slices.Sorted(maps.Keys(pf.Kinds)) {
 		if !validKind(k) {
 			bad("%s: kinds: %q is not a valid kind name (lower case, digits, _)", packFile, k)
+		}
+		if _, ok := resolved.Actions[cedar.NewEntityUID("Action", cedar.String(k))]; !ok {
+			bad("%s: kinds: %s is not an action of %s", packFile, k, schemaFile)
 		}
 	}
 	if len(errs) > 0 {

@@ -81,6 +81,7 @@ func TestLoadRejectsBadPacks(t *testing.T) {
 		{"kind does not match effect", map[string]string{"rules.cedar": strings.Replace(rules, "@kind(\"deny\")\n@title(\"Access to a system", "@kind(\"permit\")\n@title(\"Access to a system", 1)}, "does not match its effect"},
 		{"syntax error", map[string]string{"rules.cedar": rules + "\nforbid (principal, action, resource) when {"}, "rules.cedar"},
 		{"remote kind no longer denied", map[string]string{"rules.cedar": strings.Replace(rules, `forbid (principal, action == Action::"remote_access", resource);`, `forbid (principal, action == Action::"remote_access", resource) when { context.present_danger && false };`, 1)}, "remote_access must be denied"},
+		{"kind not in the schema", map[string]string{packFile: strings.Replace(string(pack), "\nkinds:\n", "\nkinds:\n  hack_back:\n    summary: x\n", 1)}, "hack_back is not an action of schema.cedarschema"},
 		{"remote kind dropped from catalogue", map[string]string{packFile: strings.Replace(string(pack), "  remote_access:\n", "  remote_accesss:\n", 1)}, "remote_access must be in the catalogue"},
 	}
 	for _, tt := range tests {

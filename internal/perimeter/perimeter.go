@@ -116,13 +116,21 @@ var (
 // It is immutable and safe for concurrent use.
 type Perimeter struct {
 	ranges   rangeSet
-	assets   map[string]*Asset     // by lowercase name
-	byAddr   map[netip.Addr]*Asset // unmapped address → asset
-	byHost   map[string]*Asset     // normalised hostname → asset
+	assets   map[string]*asset     // by lowercase name
+	byAddr   map[netip.Addr]*asset // unmapped address → asset
+	byHost   map[string]*asset     // normalised hostname → asset
 	domains  map[string]bool       // normalised domain names
 	devices  map[string]Device     // by name
 	idps     map[string]bool       // identity provider names
 	networks int                   // number of networks, for String
+}
+
+// asset is an Asset as indexed.
+type asset struct {
+	Asset
+	addrs      []netip.Addr // parsed Addresses, unmapped
+	collateral []string     // sorted Flags
+	protected  bool         // an address is in a protected range
 }
 
 // Load reads and parses the perimeter file at path.
@@ -157,9 +165,9 @@ func Parse(b []byte) (*Perimeter, error) {
 // New validates f and indexes it.
 func New(f File) (*Perimeter, error) {
 	p := &Perimeter{
-		assets:   make(map[string]*Asset),
-		byAddr:   make(map[netip.Addr]*Asset),
-		byHost:   make(map[string]*Asset),
+		assets:   make(map[string]*asset),
+		byAddr:   make(map[netip.Addr]*asset),
+		byHost:   make(map[string]*asset),
 		domains:  make(map[string]bool),
 		devices:  make(map[string]Device),
 		idps:     make(map[string]bool),
@@ -206,7 +214,7 @@ func New(f File) (*Perimeter, error) {
 		p.domains[h] = true
 	}
 	for i := range f.Assets {
-		a := &f.Assets[i]
+		a := &asset{Asset: f.Assets[i]} // a copy: New does not change f
 		field := fmt.Sprintf("assets[%d]", i)
 		if a.Name == "" {
 			return nil, fmt.Errorf("%s.name: missing", field)
@@ -243,6 +251,7 @@ func New(f File) (*Perimeter, error) {
 				return nil, fmt.Errorf("%s.addresses[%d]: %s already belongs to asset %q", field, j, addr, other.Name)
 			}
 			p.byAddr[addr] = a
+			a.addrs = append(a.addrs, addr)
 			k := key(addr)
 			spans = append(spans, span{first: k, last: k, mask: bitOurs})
 		}
@@ -276,6 +285,11 @@ func New(f File) (*Perimeter, error) {
 		p.idps[strings.ToLower(s)] = true
 	}
 	p.ranges = buildRanges(spans)
+	for _, a := range p.assets {
+		a.collateral = slices.Clone(a.Flags)
+		slices.Sort(a.collateral)
+		a.protected = slices.ContainsFunc(a.addrs, func(ad netip.Addr) bool { return p.ranges.at(key(ad))&bitProtected != 0 })
+	}
 	return p, nil
 }
 

@@ -265,3 +265,18 @@ func BenchmarkParse100k(b *testing.B) {
 		}
 	}
 }
+
+func TestNewDoesNotChangeFile(t *testing.T) {
+	f := File{Assets: []Asset{{Name: "a", Addresses: []string{"10.0.0.5"}, Flags: []string{"public_interest", "health"}}}}
+	p, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Assets[0]; got.Owner != "" || got.Criticality != "" || got.Flags[0] != "public_interest" {
+		t.Errorf("New changed its input: got %+v", got)
+	}
+	m := p.Lookup("a")
+	if m.Owner != OwnerSelf || m.Criticality != "medium" || !slices.Equal(m.Collateral, []string{"health", "public_interest"}) {
+		t.Errorf("Lookup(a): got %+v, want owner self, criticality medium, sorted flags", m)
+	}
+}

@@ -171,26 +171,13 @@ func (p *Perimeter) lookupAddr(addr netip.Addr, m *Match) {
 }
 
 // fromAsset fills m from one of our assets.
-func (p *Perimeter) fromAsset(a *Asset, m *Match) {
+func (p *Perimeter) fromAsset(a *asset, m *Match) {
 	m.InPerimeter = true
 	m.Owner = a.Owner
 	m.Asset = a.Name
 	m.Criticality = a.Criticality
-	for _, f := range a.Flags {
-		if !slices.Contains(m.Collateral, f) {
-			m.Collateral = append(m.Collateral, f)
-		}
-	}
-	for _, addr := range a.Addresses {
-		ad, err := netip.ParseAddr(addr)
-		if err != nil {
-			continue // validated at load
-		}
-		if p.ranges.at(key(ad))&bitProtected != 0 {
-			m.Protected = true
-		}
-	}
-	slices.Sort(m.Collateral)
+	m.Collateral = append(m.Collateral, a.collateral...)
+	m.Protected = m.Protected || a.protected
 }
 
 // fromMask fills m from range bits: all are the bits set on every address
@@ -205,10 +192,14 @@ func (p *Perimeter) fromMask(all, any uint16, m *Match) {
 	if !m.InPerimeter && any&bitExternal != 0 {
 		m.Owner = OwnerThirdParty
 	}
+	sorted := true
 	for i, f := range externalFlags {
 		if any&(bitFlag0<<i) != 0 && !slices.Contains(m.Collateral, f) {
 			m.Collateral = append(m.Collateral, f)
+			sorted = false
 		}
 	}
-	slices.Sort(m.Collateral)
+	if !sorted {
+		slices.Sort(m.Collateral)
+	}
 }
