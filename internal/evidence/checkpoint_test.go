@@ -133,7 +133,7 @@ func TestOpenCheckpoint(t *testing.T) {
 		t.Errorf("CheckpointSize = %d, %v; want 42", n, err)
 	}
 
-	other := newTestKeys(t, testOrigin)       // same name, other key
+	other := newTestKeys(t, testOrigin)         // same name, other key
 	stranger := newTestKeys(t, "other.example") // other name
 	otherOrigin, err := SignCheckpoint(Checkpoint{"other.example/log", c.Tree}, k.signer)
 	if err != nil {
