@@ -74,22 +74,33 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return body, true
 }
 
-// EntryView is the JSON form of an entry.
+// EntryView is the JSON form of an entry. JSON encoders reformat
+// embedded JSON, so the exact committed bytes are given separately: the
+// header as a string (its leaf hash is SHA-256(0x00 ‖ header)) and the
+// payload in base64 (the commitment is SHA-256(salt ‖ payload)).
 type EntryView struct {
-	Index    int64           `json:"index"`
-	LeafHash tlog.Hash       `json:"leaf_hash"`
-	Header   json.RawMessage `json:"header"`
-	// Payload is absent when erased.
+	Index    int64     `json:"index"`
+	LeafHash tlog.Hash `json:"leaf_hash"`
+	// Header is the exact header text.
+	Header string `json:"header"`
+	// Fields is the header decoded, for reading.
+	Fields evidence.Header `json:"fields"`
+	// Payload is the payload for reading (absent when erased).
 	Payload json.RawMessage `json:"payload,omitempty"`
-	// Salt is the base64 salt of the payload commitment, absent when
-	// erased; with it anyone can recompute the commitment.
-	Salt   []byte `json:"salt,omitempty"`
-	Erased bool   `json:"erased"`
+	// PayloadBytes and Salt are the exact committed bytes (base64),
+	// absent when erased.
+	PayloadBytes []byte `json:"payload_bytes,omitempty"`
+	Salt         []byte `json:"salt,omitempty"`
+	Erased       bool   `json:"erased"`
 }
 
 // NewEntryView returns the JSON form of e.
 func NewEntryView(e evidence.Entry) EntryView {
-	return EntryView{Index: e.Index, LeafHash: evidence.LeafHash(e.Header), Header: e.Header, Payload: e.Payload, Salt: e.Salt, Erased: e.Erased}
+	h, _ := evidence.DecodeHeader(e.Header)
+	return EntryView{
+		Index: e.Index, LeafHash: evidence.LeafHash(e.Header), Header: string(e.Header), Fields: h,
+		Payload: e.Payload, PayloadBytes: e.Payload, Salt: e.Salt, Erased: e.Erased,
+	}
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {
