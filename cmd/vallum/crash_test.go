@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vallum/vallum/internal/evidence"
 )
@@ -170,6 +171,12 @@ func checkAcked(t *testing.T, s *server, acked []ackedEntry, maxIndex int64) {
 		t.Errorf("latest checkpoint: got size %d, want the log size %d, at least %d", c.N, size, maxIndex+1)
 	}
 
+	// The checkpoints that receipts named are kept and consistent with
+	// the latest, and entries are proven in the latest tree.
+	for range min(20, len(acked)) {
+		checkProofs(t, s, v, c, acked[rand.IntN(len(acked))].receipt)
+	}
+
 	// The entries, with a few concurrent readers.
 	work := make(chan ackedEntry)
 	var mu sync.Mutex
@@ -200,6 +207,38 @@ func checkAcked(t *testing.T, s *server, acked []ackedEntry, maxIndex int64) {
 	}
 	if len(problems) > 0 {
 		t.FailNow()
+	}
+}
+
+// checkProofs checks that the checkpoint of r's tree size, signed before
+// the crash, is still served and is consistent with the latest checkpoint
+// latest, and that r's entry is proven in latest's tree.
+func checkProofs(t *testing.T, s *server, v note.Verifier, latest evidence.Checkpoint, r evidence.Receipt) {
+	t.Helper()
+	old, err := evidence.OpenCheckpoint(s.get(fmt.Sprintf("/log/v1/checkpoints/%d", r.TreeSize), false), v.Name(), v)
+	if err != nil {
+		t.Fatalf("checkpoint %d named by the receipt of entry %d: %v", r.TreeSize, r.Index, err)
+	}
+	if old.N != r.TreeSize {
+		t.Fatalf("GET /log/v1/checkpoints/%d: got a checkpoint of size %d", r.TreeSize, old.N)
+	}
+	var cons struct {
+		Proof tlog.TreeProof `json:"proof"`
+	}
+	if err := json.Unmarshal(s.get(fmt.Sprintf("/log/v1/proof/consistency?old=%d&new=%d", old.N, latest.N), false), &cons); err != nil {
+		t.Fatal(err)
+	}
+	if err := tlog.CheckTree(cons.Proof, latest.N, latest.Hash, old.N, old.Hash); err != nil {
+		t.Fatalf("checkpoint %d signed before the crash is inconsistent with the latest (size %d): %v", old.N, latest.N, err)
+	}
+	var incl struct {
+		Proof tlog.RecordProof `json:"proof"`
+	}
+	if err := json.Unmarshal(s.get(fmt.Sprintf("/log/v1/proof/inclusion?index=%d&size=%d", r.Index, latest.N), false), &incl); err != nil {
+		t.Fatal(err)
+	}
+	if err := tlog.CheckRecord(incl.Proof, latest.N, latest.Hash, r.Index, r.LeafHash); err != nil {
+		t.Fatalf("acknowledged entry %d isn't proven in the latest tree (size %d): %v", r.Index, latest.N, err)
 	}
 }
 
