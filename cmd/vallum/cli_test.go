@@ -53,6 +53,40 @@ func TestServeDefaults(t *testing.T) {
 	}
 }
 
+// TestServeRestart checks that a restarted server keeps its key and token,
+// and that a second server can't take a busy address.
+func TestServeRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	vkey := s.get("/log/v1/vkey", false)
+	key, err := os.ReadFile(filepath.Join(s.data, evidence.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := runBin(t, t.TempDir(), "", "serve", "--listen", strings.TrimPrefix(s.url, "http://"))
+	if r.code != 1 || !strings.Contains(r.stderr, "vallum: error: couldn't listen on") {
+		t.Errorf("serve on a busy address: exit %d, stderr %q, want 1 and \"couldn't listen on\"", r.code, r.stderr)
+	}
+
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit status: got %d, want 0", code)
+	}
+	s2 := startServer(t, dir)
+	if got := s2.get("/log/v1/vkey", false); !bytes.Equal(got, vkey) {
+		t.Errorf("verifier key after restart: got %q, want %q", got, vkey)
+	}
+	if got, _ := os.ReadFile(filepath.Join(s.data, evidence.KeyFile)); !bytes.Equal(got, key) {
+		t.Errorf("the key file changed on restart")
+	}
+	if s2.token != s.token {
+		t.Errorf("the admin token changed on restart")
+	}
+	if strings.Contains(s2.stderr.String(), "generated a new evidence log key") {
+		t.Errorf("restart generated a new key:\n%s", s2.stderr)
+	}
+}
+
 // TestLogCommands appends, shows and proves an entry with the CLI, and
 // checks the proof with the verifier key alone.
 func TestLogCommands(t *testing.T) {
@@ -178,6 +212,9 @@ func TestLogAppendRefused(t *testing.T) {
 		{"trailing garbage", nil, client, `{"a":1} x`, []string{"not a valid JSON document (HTTP 400)"}},
 		{"not UTF-8", nil, client, "\"\xff\"", []string{"vallum: error: server: body is not valid UTF-8 (HTTP 400)"}},
 		{"no kind", nil, append([]string{"--kind", ""}, client...), `{"a":1}`, []string{"the kind query parameter is required (HTTP 400)"}},
+		{"bad kind", nil, append([]string{"--kind", "Not A Kind"}, client...), `{"a":1}`, []string{"vallum: error: server: ", "(HTTP 400)", "kind"}},
+		{"oversized", nil, client, `{"a":"` + strings.Repeat("x", 1<<20) + `"}`, []string{"vallum: error: server: body is larger than the limit of 1048576 bytes (HTTP 413)"}},
+		{"server down", nil, []string{"--server", "http://127.0.0.1:1", "--data", s.data}, `{"a":1}`, []string{"vallum: error: couldn't reach the server", "vallum: hint: start it with 'vallum serve' or pass --server URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,6 +251,11 @@ func TestLogAppendRefused(t *testing.T) {
 	}
 	if code, body, _ := s.request(http.MethodGet, "/log/v1/entries/0", nil, false); code != http.StatusUnauthorized {
 		t.Errorf("GET an entry without the token: got HTTP %d, want 401: %s", code, body)
+	}
+
+	r := runBin(t, dir, "", append([]string{"log", "show"}, append(client, "99")...)...)
+	if want := "vallum: error: server: entry 99 doesn't exist (the log has 1 entries) (HTTP 404)"; r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("log show 99: exit %d, stderr %q, want 1 and %q", r.code, r.stderr, want)
 	}
 }
 
