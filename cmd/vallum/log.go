@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -137,13 +138,18 @@ func runLogAppend(ctx context.Context, env *cliEnv, args []string) error {
 	return err
 }
 
-func entryArg(fs interface{ Args() []string }) (int64, error) {
-	if len(fs.Args()) != 1 {
-		return 0, &exitError{code: 2, err: errors.New("want exactly one entry index")}
+// entryArg parses the flags and the one entry index among args.
+func entryArg(fs *flag.FlagSet, args []string) (int64, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return 0, err
 	}
-	i, err := strconv.ParseInt(fs.Args()[0], 10, 64)
+	if len(pos) != 1 {
+		return 0, &exitError{code: 2, err: withHint(errors.New("want exactly one entry index"), "run 'vallum "+fs.Name()+" --help'")}
+	}
+	i, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || i < 0 {
-		return 0, &exitError{code: 2, err: fmt.Errorf("%q is not an entry index", fs.Args()[0])}
+		return 0, &exitError{code: 2, err: fmt.Errorf("%q is not an entry index", pos[0])}
 	}
 	return i, nil
 }
@@ -151,10 +157,7 @@ func entryArg(fs interface{ Args() []string }) (int64, error) {
 func runLogShow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "log show", "log show [--server URL] [--data DIR] INDEX")
 	server, data := addClientFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	i, err := entryArg(fs)
+	i, err := entryArg(fs, args)
 	if err != nil {
 		return err
 	}
@@ -185,10 +188,7 @@ func runLogProve(ctx context.Context, env *cliEnv, args []string) error {
 	size := fs.Int64("size", 0, "tree size of a signed checkpoint to prove against (default: the latest)")
 	out := fs.String("out", "", "file to write (default entry-INDEX.tlog-proof; - for stdout)")
 	server, data := addClientFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	i, err := entryArg(fs)
+	i, err := entryArg(fs, args)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs Vallum's whole test suite: go vet, then every test with the race
+# detector (the fuzz targets run their seed corpora). Installs what the
+# tests need first when run as root on a fresh Debian machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+
+if ! command -v go >/dev/null; then
+	echo "test.sh: Go is not installed (expected /usr/local/go/bin/go)" >&2
+	exit 1
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	need=()
+	command -v gcc >/dev/null || need+=(gcc)
+	command -v openssl >/dev/null || need+=(openssl)
+	if [ ${#need[@]} -gt 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+	fi
+fi
+
+go mod download
+go vet ./...
+go test -race -timeout 15m ./...
+# The side-by-side benchmark against Tessera is its own module.
+if [ -f bench/go.mod ]; then
+	(cd bench && go vet ./... && go test -timeout 10m ./...)
+fi
