@@ -127,6 +127,10 @@ func TestLogCommands(t *testing.T) {
 	if err := json.Compact(&got, e.Payload); err != nil || got.String() != payload {
 		t.Errorf("log show: payload got %s, want %s", e.Payload, payload)
 	}
+	// Flags may follow the index, as people type them.
+	if r2 := runBin(t, dir, "", append([]string{"log", "show", "0"}, client...)...); r2.code != 0 || r2.stdout != r.stdout {
+		t.Errorf("log show 0 --server …: exit %d, stdout %q, want the same entry as with the flags first\nstderr:\n%s", r2.code, r2.stdout, r2.stderr)
+	}
 	// The leaf is the exact header bytes: the entry shows them as a JSON
 	// string, so that no re-encoding can change them.
 	var header []byte
