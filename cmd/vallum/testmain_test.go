@@ -168,7 +168,7 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/healthz")
+		resp, err := httpClient.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
