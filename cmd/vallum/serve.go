@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -91,7 +93,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 		return withHint(err, "run 'vallum verify --data "+cfg.Data+"'; do not start the server on a log that lost entries")
 	}
 
-	srv := &api.Server{Log: l, DB: db, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, VKey: keys.VKey}
+	g := &api.Guard{PerimeterFile: cfg.Guard.Perimeter, PolicyDir: cfg.Guard.Policy}
+	if err := g.Reload(); err != nil {
+		return err
+	}
+	if cfg.Guard.Perimeter == "" {
+		logger.Warn("no perimeter file configured: nothing is ours, so every action with an effect on a target is denied", "hint", "set guard.perimeter in the config")
+	}
+	srv := &api.Server{Log: l, DB: db, Guard: g, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, VKey: keys.VKey}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -108,22 +117,40 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 	logger.Info("vallum serving", "addr", ln.Addr().String(), "data", cfg.Data, "origin", keys.Origin, "log_size", l.Size(), "vkey", keys.VKey)
 	fmt.Fprintf(env.stdout, "vallum: listening on http://%s (log %s, verifier key %s)\n", ln.Addr(), keys.Origin, keys.VKey)
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	g.Go(func() error {
+	eg.Go(func() error {
 		return db.Project(gctx, l, filepath.Join(cfg.Data, logDir, witnessFile), logger)
 	})
-	g.Go(func() error {
+	eg.Go(func() error {
+		// SIGHUP reloads the rule pack and the perimeter.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-hup:
+				if err := g.Reload(); err != nil {
+					logger.Error("reload failed; the previous rule pack and perimeter stay in force", "err", err)
+				} else {
+					logger.Info("reloaded the rule pack and the perimeter", "policy_digest", g.Policy().Digest)
+				}
+			}
+		}
+	})
+	eg.Go(func() error {
 		<-gctx.Done()
 		logger.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
-	return g.Wait()
+	return eg.Wait()
 }

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/store"
@@ -35,6 +37,10 @@ type Server struct {
 	MaxBody int64
 	// VKey is the log's verifier key in signed-note form.
 	VKey string
+	// Guard is the guardrail with its perimeter.
+	Guard *Guard
+	// Clock returns the current time; time.Now if nil.
+	Clock func() time.Time
 	// AdminToken is the SHA-256 of the admin bearer token.
 	AdminToken [sha256.Size]byte
 }
@@ -86,6 +92,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/log/entries", s.auth(s.listEntries))
 	mux.Handle("POST /api/v1/log/entries", s.auth(s.appendEntry))
 	mux.Handle("POST /api/v1/log/entries/{index}/erase", s.auth(s.eraseEntry))
+	mux.Handle("POST /api/v1/decisions", s.auth(s.postDecision))
+	mux.Handle("POST /api/v1/guard/reload", s.auth(s.reloadGuard))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "log_size": s.Log.Size()})
 	})
@@ -125,6 +133,8 @@ func (s *Server) auth(h http.HandlerFunc) http.Handler {
 		h(w, r.WithContext(ctx))
 	})
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

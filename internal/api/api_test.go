@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +24,13 @@ import (
 )
 
 const testToken = "vallum-admin-test-token-0123456789"
+
+const testPerimeter = `
+networks: [{cidr: 10.0.0.0/8}]
+domains: [acme.example]
+devices: [{name: fw-edge, kind: firewall}]
+protected: [10.0.0.1/32]
+`
 
 type testServer struct {
 	*httptest.Server
@@ -57,7 +65,15 @@ func newTestServer(t testing.TB, maxBody int64) *testServer {
 		defer wg.Done()
 		db.Project(ctx, l, filepath.Join(dir, "log", "latest-checkpoint"), quiet)
 	}()
-	s := &Server{Log: l, DB: db, Logger: quiet, MaxBody: maxBody, AdminToken: sha256.Sum256([]byte(testToken)), VKey: keys.VKey}
+	perim := filepath.Join(dir, "perimeter.yaml")
+	if err := os.WriteFile(perim, []byte(testPerimeter), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &Guard{PerimeterFile: perim}
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Log: l, DB: db, Guard: g, Logger: quiet, MaxBody: maxBody, AdminToken: sha256.Sum256([]byte(testToken)), VKey: keys.VKey}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		hs.Close()
@@ -364,4 +380,75 @@ func FuzzAppendBody(f *testing.F) {
 			t.Fatalf("HTTP %d for %q: %s", code, body, b)
 		}
 	})
+}
+
+func TestDecisionsAreLoggedBeforeTheyAreReturned(t *testing.T) {
+	ts := newTestServer(t, 1<<16)
+	for _, tc := range []struct {
+		name, body string
+		want       string
+	}{
+		{"remote access is denied", `{"action":{"kind":"remote_access","target":"198.51.100.7","params":{}},"proposer":"paola"}`, "deny"},
+		{"block on our firewall is allowed", `{"action":{"kind":"firewall_block","target":"203.0.113.9","params":{"device":"fw-edge"}},"proposer":"paola"}`, "allow"},
+		{"block on a firewall not ours is denied", `{"action":{"kind":"firewall_block","target":"203.0.113.9","params":{"device":"their-fw"}},"proposer":"paola"}`, "deny"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ts.log.Size()
+			code, b := ts.do(t, "POST", "/api/v1/decisions?incident=INC-9", testToken, "application/json", []byte(tc.body))
+			if code != http.StatusOK {
+				t.Fatalf("HTTP %d %s", code, b)
+			}
+			var d struct {
+				Verdict string
+				Receipt *struct {
+					Index    int64  `json:"index"`
+					LeafHash string `json:"leaf_hash"`
+				}
+				Policy struct{ Digest string }
+			}
+			if err := json.Unmarshal(b, &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Verdict != tc.want || d.Receipt == nil || d.Receipt.Index != before {
+				t.Fatalf("got verdict %q receipt %+v, want %q with receipt index %d: %s", d.Verdict, d.Receipt, tc.want, before, b)
+			}
+			e, err := ts.log.Entry(d.Receipt.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := evidence.DecodeHeader(e.Header)
+			var rec DecisionRecord
+			if err := json.Unmarshal(e.Payload, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if h.Kind != "decision" || h.Incident != "INC-9" || string(rec.Decision.Verdict) != tc.want ||
+				rec.Decision.Policy.Digest != d.Policy.Digest || evidence.LeafHash(e.Header).String() != d.Receipt.LeafHash {
+				t.Errorf("logged %s %+v, want the decision as returned", e.Header, rec.Decision)
+			}
+			if !strings.Contains(string(rec.Request), tc.body[:20]) {
+				t.Errorf("logged request %s, want the request as sent", rec.Request)
+			}
+		})
+	}
+}
+
+func TestBadDecisionRequests(t *testing.T) {
+	ts := newTestServer(t, 1<<16)
+	for _, tc := range []struct{ name, body, field string }{
+		{"unknown field", `{"action":{"kind":"honeypot","target":"10.1.1.1","params":{}},"colour":"red"}`, ""},
+		{"wrong type", `{"action":{"kind":"honeypot","target":"10.1.1.1","params":{}},"approvals":"all"}`, "approvals"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, b := ts.do(t, "POST", "/api/v1/decisions", testToken, "application/json", []byte(tc.body))
+			if code != http.StatusBadRequest || !strings.Contains(string(b), tc.field) {
+				t.Errorf("got HTTP %d %s, want 400 naming %q", code, b, tc.field)
+			}
+		})
+	}
+	if n := ts.log.Size(); n != 0 {
+		t.Errorf("rejected requests logged %d entries", n)
+	}
+	if code, _ := ts.do(t, "POST", "/api/v1/decisions", "", "application/json", []byte(`{}`)); code != 401 {
+		t.Errorf("decision without token: HTTP %d, want 401", code)
+	}
 }

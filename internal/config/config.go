@@ -26,6 +26,19 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// API configures the HTTP API.
 	API API `yaml:"api"`
+	// Guard configures the legal guardrail.
+	Guard Guard `yaml:"guard"`
+}
+
+// Guard configures the legal guardrail.
+type Guard struct {
+	// Perimeter is the perimeter file (docs/guardrail.md) that declares
+	// what is ours. Without one nothing is ours, so every action with an
+	// effect on a target is denied.
+	Perimeter string `yaml:"perimeter"`
+	// Policy is a rule pack directory; default: the Italian pack built
+	// into the binary (policies/).
+	Policy string `yaml:"policy"`
 }
 
 // Log configures the evidence log.
