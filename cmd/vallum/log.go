@@ -102,10 +102,14 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, auth 
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
+		err := fmt.Errorf("server: HTTP %d", resp.StatusCode)
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("server: %s (HTTP %d)", e.Error, resp.StatusCode)
+			err = fmt.Errorf("server: %s (HTTP %d)", e.Error, resp.StatusCode)
 		}
-		return nil, fmt.Errorf("server: HTTP %d", resp.StatusCode)
+		if resp.StatusCode == http.StatusUnauthorized {
+			err = withHint(err, "pass --data DIR (the server's data directory, which holds admin.token) or set VALLUM_TOKEN to the token")
+		}
+		return nil, err
 	}
 	return b, nil
 }
