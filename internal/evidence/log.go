@@ -285,6 +285,9 @@ func (l *Log) checkRecord(rec Record) error {
 // committer makes a batch durable, appends queue up for the next one.
 func (l *Log) sequence() {
 	defer close(l.seqDone)
+	lastBatch := 1
+	gather := time.NewTimer(gatherWait)
+	gather.Stop()
 	for {
 		batch := make([]*pending, 0, 64)
 		select {
@@ -297,6 +300,21 @@ func (l *Log) sequence() {
 		// Wait for the committer to be idle, so the batch takes every
 		// append that arrived meanwhile: one fdatasync for all of them.
 		<-l.ready
+		// Appenders answered by the last batch come back over a fraction
+		// of a millisecond; wait briefly for as many as the last batch
+		// held, so they share one fdatasync instead of trickling into
+		// several. A lone appender (last batch of one) never waits.
+		gather.Reset(gatherWait)
+	gathering:
+		for len(batch) < min(lastBatch, l.cfg.MaxBatch) {
+			select {
+			case p := <-l.queue:
+				batch = append(batch, p)
+			case <-gather.C:
+				break gathering
+			}
+		}
+		gather.Stop()
 	fill:
 		for len(batch) < l.cfg.MaxBatch {
 			select {
@@ -306,6 +324,7 @@ func (l *Log) sequence() {
 				break fill
 			}
 		}
+		lastBatch = len(batch)
 		var bt *built
 		err := error(nil)
 		if l.resync.Load() {
@@ -340,6 +359,9 @@ func (l *Log) drain(err error) {
 		}
 	}
 }
+
+// gatherWait bounds how long the sequencer waits for a batch to fill.
+const gatherWait = time.Millisecond
 
 // built is a batch ready to commit, with the sequencer state after it.
 type built struct {
