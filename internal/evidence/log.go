@@ -116,6 +116,9 @@ type Log struct {
 	stop  chan struct{}
 	done  chan struct{}
 
+	closeMu sync.RWMutex // held for reading while queueing; Close takes it to close
+	closed  bool         // guarded by closeMu
+
 	mu      sync.RWMutex // guards the fields below; written by the sequencer
 	size    int64
 	latest  []byte // latest signed checkpoint
@@ -224,11 +227,12 @@ func Open(cfg Config) (*Log, error) {
 // Close stops the sequencer after failing queued appends that were not yet
 // taken, and waits for the batch in flight.
 func (l *Log) Close() error {
-	select {
-	case <-l.stop:
-	default:
+	l.closeMu.Lock()
+	if !l.closed {
+		l.closed = true
 		close(l.stop)
 	}
+	l.closeMu.Unlock()
 	<-l.done
 	return nil
 }
@@ -247,11 +251,18 @@ func (l *Log) append(ctx context.Context, rec Record, erase int64) (Receipt, err
 	p.salt = make([]byte, SaltSize)
 	rand.Read(p.salt)
 	p.head, p.tail = headerParts(rec, Commit(p.salt, rec.Payload))
+	// closeMu orders sends with Close: once Close holds it, no append can
+	// slip into the queue after the sequencer's last look at it.
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		return Receipt{}, ErrClosed
+	}
 	select {
 	case l.queue <- p:
-	case <-l.stop:
-		return Receipt{}, ErrClosed
+		l.closeMu.RUnlock()
 	case <-ctx.Done():
+		l.closeMu.RUnlock()
 		return Receipt{}, ctx.Err()
 	}
 	// Once queued the entry may become durable; wait for the outcome even
