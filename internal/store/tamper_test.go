@@ -410,6 +410,8 @@ func knownVerifierBug(p evidence.Problem, want int64) string {
 		return "Verifier.CheckTree reports missing entries at index -1, which sorts before every entry problem; it should name the first missing entry (v.n)"
 	case p.Index < want && strings.Contains(p.What, "stored hash at level"):
 		return "Verifier.Hashes reports an interior hash that merely covers a bad leaf at the first entry of its subtree, before the bad leaf itself"
+	case p.Index < want && strings.Contains(p.What, "stored hashes missing from tlog index"):
+		return "Verifier.Hashes doesn't advance v.checked past a hashes frame with a mismatch, so Finish reports hashes missing from the first entry of that batch, before the bad entry"
 	}
 	return ""
 }
