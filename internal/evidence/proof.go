@@ -105,7 +105,7 @@ func ParseTlogProof(data []byte) (TlogProof, error) {
 	}
 	for _, l := range lines[1:] {
 		h, err := tlog.ParseHash(l)
-		if err != nil {
+		if err != nil || h.String() != l {
 			return p, fmt.Errorf("malformed tlog-proof: hash %q", l)
 		}
 		p.Proof = append(p.Proof, h)

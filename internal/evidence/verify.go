@@ -170,9 +170,17 @@ func (v *Verifier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // Hashes compares stored hashes, starting at tlog index first, with the
 // recomputed ones.
 func (v *Verifier) Hashes(first int64, stored []tlog.Hash) {
+	if first < 0 {
+		v.fail(v.n, "stored hashes frame starts at a negative index")
+		return
+	}
 	if first != v.checked {
 		v.fail(v.entryOfHash(first), "stored hashes resume at tlog index %d, want %d (hashes missing or repeated)", first, v.checked)
 	}
+	// Report the first difference of each frame only, and go on from the
+	// frame's end either way, so that one tampered entry is not reported
+	// again for every later frame.
+	defer func() { v.checked = first + int64(len(stored)) }()
 	for k, h := range stored {
 		x := first + int64(k)
 		if x >= int64(len(v.hashes)) {
@@ -184,12 +192,12 @@ func (v *Verifier) Hashes(first int64, stored []tlog.Hash) {
 			if level == 0 {
 				v.fail(n, "entry doesn't match its stored leaf hash (header changed, or entries deleted, inserted or reordered)")
 			} else {
-				v.fail(v.entryOfHash(x), "stored hash at level %d index %d differs from the one recomputed from the entries", level, n)
+				// Named at the entry whose append wrote this hash.
+				v.fail((n+1)<<level-1, "stored hash at level %d index %d differs from the one recomputed from the entries", level, n)
 			}
 			return
 		}
 	}
-	v.checked = first + int64(len(stored))
 }
 
 func (v *Verifier) entryOfHash(x int64) int64 {
@@ -227,7 +235,7 @@ func (v *Verifier) Checkpoint(msg []byte) {
 // earlier and given by the expert) matches the recomputed log.
 func (v *Verifier) CheckTree(c Checkpoint, what string) {
 	if c.N > v.n {
-		v.fail(-1, "%s of size %d covers more entries than the log holds (%d): log truncated or entries deleted", what, c.N, v.n)
+		v.fail(v.n, "%s of size %d covers more entries than the log holds (%d): log truncated or entries deleted", what, c.N, v.n)
 		return
 	}
 	if c.N == 0 {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -128,21 +129,21 @@ func (s *Files) load() (torn int64, err error) {
 		case frameCheckpoint:
 			size, err := evidence.CheckpointSize(fr.Body)
 			if err != nil {
-				return fmt.Errorf("checkpoint at offset %d: %w", fr.Offset, err)
+				return &FrameError{Offset: fr.Offset, Err: err}
 			}
 			n := int64(len(s.offsets) + len(pendingEntries))
 			if size != n {
-				return fmt.Errorf("checkpoint at offset %d has size %d after %d entries", fr.Offset, size, n)
+				return &FrameError{Offset: fr.Offset, Err: fmt.Errorf("checkpoint has size %d after %d entries", size, n)}
 			}
 			var nh int64
 			for _, r := range pendingHashes {
 				if r.first != s.nhashes+nh {
-					return fmt.Errorf("hashes frame at offset %d starts at stored hash %d, want %d", r.off, r.first, s.nhashes+nh)
+					return &FrameError{Offset: fr.Offset, Err: fmt.Errorf("hashes frame starts at stored hash %d, want %d", r.first, s.nhashes+nh)}
 				}
 				nh += r.n
 			}
 			if s.nhashes+nh != tlog.StoredHashCount(n) {
-				return fmt.Errorf("batch ending at offset %d has %d stored hashes, want %d", fr.Offset, s.nhashes+nh, tlog.StoredHashCount(n))
+				return &FrameError{Offset: fr.Offset, Err: fmt.Errorf("batch has %d stored hashes, want %d", s.nhashes+nh, tlog.StoredHashCount(n))}
 			}
 			s.offsets = append(s.offsets, pendingEntries...)
 			s.hashRuns = append(s.hashRuns, pendingHashes...)
@@ -155,11 +156,29 @@ func (s *Files) load() (torn int64, err error) {
 		return nil
 	})
 	var te *TornError
+	var fe *FrameError
 	if errors.As(err, &te) {
 		err = nil
+	} else if errors.As(err, &fe) {
+		var last []byte
+		if len(s.cps) > 0 {
+			c := s.cps[len(s.cps)-1]
+			last = make([]byte, c.len)
+			if _, rerr := s.f.ReadAt(last, c.off); rerr != nil {
+				return 0, rerr
+			}
+		}
+		torn, terr := tornAfter(s.f, fe.Offset, fi.Size(), last)
+		if terr != nil {
+			return 0, terr
+		}
+		if torn {
+			s.logger.Warn("malformed bytes after the last committed batch: a torn write", "offset", fe.Offset, "err", fe.Err)
+			err = nil
+		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("log file %s: %w", s.path, err)
+		return 0, fmt.Errorf("log file %s: %w (run 'vallum verify')", s.path, err)
 	}
 	if err := s.checkLastBatch(); err != nil {
 		// The last batch is not what its checkpoint says: it was torn by
@@ -542,9 +561,34 @@ func (e *TornError) Error() string {
 	return fmt.Sprintf("incomplete frame at offset %d: %s", e.Offset, e.Reason)
 }
 
+// FrameError is a malformed frame.
+type FrameError struct {
+	Offset int64
+	Err    error
+}
+
+func (e *FrameError) Error() string { return fmt.Sprintf("frame at offset %d: %v", e.Offset, e.Err) }
+func (e *FrameError) Unwrap() error { return e.Err }
+
+// tornAfter reports whether a malformed frame at offset off, after the
+// last committed batch, is a torn write rather than damage inside the
+// committed log: it is torn unless a checkpoint of this log (recognised by
+// its origin line, taken from lastCheckpoint) follows it.
+func tornAfter(r io.ReaderAt, off, size int64, lastCheckpoint []byte) (bool, error) {
+	origin, _, ok := bytes.Cut(lastCheckpoint, []byte("\n"))
+	if !ok {
+		return true, nil // no batch was ever committed
+	}
+	tail := make([]byte, size-off)
+	if _, err := r.ReadAt(tail, off); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return !bytes.Contains(tail, append(append([]byte{}, origin...), '\n')), nil
+}
+
 // ScanFrames decodes the frames of a log file in order and calls fn for
-// each. It returns a *TornError if the stream ends inside a frame, and
-// other errors for malformed frames. Each frame's bytes are freshly
+// each. It returns a *TornError if the stream ends inside a frame, and a
+// *FrameError for a malformed frame. Each frame's bytes are freshly
 // allocated, so fn may keep them.
 func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
 	var off int64
@@ -567,10 +611,10 @@ func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
 				}
 				return &TornError{Offset: off, Reason: "zero bytes followed by data"}
 			}
-			return fmt.Errorf("frame at offset %d has unknown type %#x", off, typ)
+			return &FrameError{Offset: off, Err: fmt.Errorf("unknown frame type %#x", typ)}
 		}
 		if l > maxFrame {
-			return fmt.Errorf("frame at offset %d claims %d bytes", off, l)
+			return &FrameError{Offset: off, Err: fmt.Errorf("frame claims %d bytes", l)}
 		}
 		body := make([]byte, l)
 		if n, err := io.ReadFull(r, body); err != nil {
@@ -581,15 +625,19 @@ func ScanFrames(r *bufio.Reader, fn func(Frame) error) error {
 		case frameEntry:
 			e, err := parseEntryBody(body)
 			if err != nil {
-				return fmt.Errorf("frame at offset %d: %w", off, err)
+				return &FrameError{Offset: off, Err: err}
 			}
 			e.Type, e.Offset, e.Body = typ, off, body
 			fr = e
 		case frameHashes:
 			if len(body) < 8 || (len(body)-8)%32 != 0 {
-				return fmt.Errorf("hashes frame at offset %d has %d bytes", off, len(body))
+				return &FrameError{Offset: off, Err: fmt.Errorf("hashes frame has %d bytes", len(body))}
 			}
-			fr.FirstHash = int64(binary.BigEndian.Uint64(body))
+			first := binary.BigEndian.Uint64(body)
+			if first > math.MaxInt64/2 {
+				return &FrameError{Offset: off, Err: fmt.Errorf("hashes frame starts at stored hash %d", first)}
+			}
+			fr.FirstHash = int64(first)
 			fr.Hashes = make([]tlog.Hash, (len(body)-8)/32)
 			for i := range fr.Hashes {
 				copy(fr.Hashes[i][:], body[8+32*i:])

@@ -24,6 +24,7 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 	}
 	defer f.Close()
 	var pending []evidence.Entry
+	var lastCP []byte
 	var pendingHashes []Frame
 	flush := func() {
 		for _, c := range checkEntries(pending) {
@@ -43,10 +44,22 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 		case frameCheckpoint:
 			flush()
 			v.Checkpoint(fr.Body)
+			lastCP = fr.Body
 		}
 		return nil
 	})
 	var te *TornError
+	var fe *FrameError
+	if errors.As(err, &fe) {
+		fi, serr := f.Stat()
+		if serr != nil {
+			return serr
+		}
+		if torn, terr := tornAfter(f, fe.Offset, fi.Size(), lastCP); terr == nil && torn {
+			v.Warn("malformed bytes after the last signed checkpoint (%v): a torn write the server sets aside at its next start", fe)
+			return nil
+		}
+	}
 	if errors.As(err, &te) || (err == nil && (len(pending) > 0 || len(pendingHashes) > 0)) {
 		n := len(pending)
 		reason := "no checkpoint"
