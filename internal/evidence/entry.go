@@ -88,8 +88,10 @@ var ErrMalformedHeader = errors.New("malformed entry header")
 // EncodeHeader validates h and returns its canonical encoding: compact JSON
 // with the fields in the order of the struct, strings escaped as
 // encoding/json escapes them.
-func EncodeHeader(h Header) ([]byte, error) {
-	if err := h.validate(); err != nil {
+func EncodeHeader(h Header) ([]byte, error) { return encodeHeader(h, true) }
+
+func encodeHeader(h Header, checkTime bool) ([]byte, error) {
+	if err := h.validate(checkTime); err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, 128+len(h.Kind)+len(h.Actor)+len(h.Incident))
@@ -132,7 +134,9 @@ func appendJSONString(b []byte, s string) []byte {
 // exactly its canonical encoding, so that one header has one leaf hash.
 // Re-encoding and comparing rejects unknown, duplicate, reordered or
 // differently cased fields, and any other spelling of the same values.
-func DecodeHeader(b []byte) (Header, error) {
+func DecodeHeader(b []byte) (Header, error) { return decodeHeader(b, nil) }
+
+func decodeHeader(b []byte, tc *timeCache) (Header, error) {
 	var h Header
 	if len(b) > MaxHeaderSize {
 		return h, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformedHeader, len(b), MaxHeaderSize)
@@ -146,9 +150,18 @@ func DecodeHeader(b []byte) (Header, error) {
 			return h, fmt.Errorf("%w: %v", ErrMalformedHeader, err)
 		}
 	}
-	canon, err := EncodeHeader(h)
+	var canon []byte
+	var err error
+	if tc != nil && h.Time == tc.valid && h.Time != "" {
+		canon, err = encodeHeader(h, false)
+	} else {
+		canon, err = encodeHeader(h, true)
+	}
 	if err != nil {
 		return h, err
+	}
+	if tc != nil {
+		tc.valid = h.Time
 	}
 	if !bytes.Equal(canon, b) {
 		return h, fmt.Errorf("%w: not in canonical form", ErrMalformedHeader)
@@ -196,16 +209,17 @@ func (h Header) ParsedTime() (time.Time, error) {
 	return time.Parse(TimeFormat, h.Time)
 }
 
-func (h Header) validate() error {
+func (h Header) validate(checkTime bool) error {
 	if h.V != HeaderVersion {
 		return fmt.Errorf("%w: version %d, want %d", ErrMalformedHeader, h.V, HeaderVersion)
 	}
 	if err := ValidKind(h.Kind); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
 	}
-	t, err := time.Parse(TimeFormat, h.Time)
-	if err != nil || t.Format(TimeFormat) != h.Time {
-		return fmt.Errorf("%w: time %q is not in the form %s", ErrMalformedHeader, h.Time, TimeFormat)
+	if checkTime {
+		if err := validTime(h.Time); err != nil {
+			return err
+		}
 	}
 	if err := validText("actor", h.Actor, 1, maxActor); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
@@ -214,13 +228,28 @@ func (h Header) validate() error {
 		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
 	}
 	c, ok := strings.CutPrefix(h.Commitment, "sha256:")
-	if !ok || len(c) != 2*sha256.Size || strings.IndexFunc(c, notLowerHex) >= 0 {
+	if !ok || len(c) != 2*sha256.Size || !lowerHex(c) {
 		return fmt.Errorf("%w: commitment %q is not sha256:<64 lowercase hex digits>", ErrMalformedHeader, h.Commitment)
 	}
 	return nil
 }
 
-func notLowerHex(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') }
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func validTime(s string) error {
+	t, err := time.Parse(TimeFormat, s)
+	if err != nil || t.Format(TimeFormat) != s {
+		return fmt.Errorf("%w: time %q is not in the form %s", ErrMalformedHeader, s, TimeFormat)
+	}
+	return nil
+}
 
 // ValidKind reports whether kind is a well-formed entry kind.
 func ValidKind(kind string) error {

@@ -18,10 +18,10 @@ type Verifier struct {
 	origin string
 	key    note.Verifier
 
-	n         int64       // entries seen
-	hashes    []tlog.Hash // stored hashes recomputed from the entries
-	checked   int64       // stored hashes compared with storage
-	lastCP    Checkpoint  // latest checkpoint seen
+	n         int64      // entries seen
+	hashes    hashList   // stored hashes recomputed from the entries
+	checked   int64      // stored hashes compared with storage
+	lastCP    Checkpoint // latest checkpoint seen
 	cps       int
 	erased    []int64         // entries whose payload is erased
 	erasedBy  map[int64]int64 // target -> erasure entry
@@ -101,9 +101,25 @@ type EntryCheck struct {
 }
 
 // CheckEntry decodes e's header and checks its payload commitment.
-func CheckEntry(e Entry) EntryCheck {
+func CheckEntry(e Entry) EntryCheck { return checkEntry(e, nil) }
+
+// CheckEntries checks entries in order, like CheckEntry on each; a batch's
+// entries share one time, which it validates once.
+func CheckEntries(es []Entry) []EntryCheck {
+	out := make([]EntryCheck, len(es))
+	var t timeCache
+	for i, e := range es {
+		out[i] = checkEntry(e, &t)
+	}
+	return out
+}
+
+// timeCache remembers the last header time found valid.
+type timeCache struct{ valid string }
+
+func checkEntry(e Entry, tc *timeCache) EntryCheck {
 	c := EntryCheck{leaf: LeafHash(e.Header), erased: e.Erased, erasure: -1}
-	h, err := DecodeHeader(e.Header)
+	h, err := decodeHeader(e.Header, tc)
 	if err != nil {
 		c.headerErr = err
 		return c
@@ -139,7 +155,7 @@ func (v *Verifier) Add(c EntryCheck) {
 		v.fail(i, "couldn't compute tree hashes: %v", err)
 		return
 	}
-	v.hashes = append(v.hashes, hs...)
+	v.hashes.append(hs)
 	switch {
 	case c.headerErr != nil:
 	case c.erased:
@@ -159,10 +175,10 @@ func (v *Verifier) Add(c EntryCheck) {
 func (v *Verifier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
-		if x < 0 || x >= int64(len(v.hashes)) {
+		if x < 0 || x >= v.hashes.len() {
 			return nil, fmt.Errorf("stored hash %d not computed", x)
 		}
-		out[i] = v.hashes[x]
+		out[i] = v.hashes.at(x)
 	}
 	return out, nil
 }
@@ -183,11 +199,11 @@ func (v *Verifier) Hashes(first int64, stored []tlog.Hash) {
 	defer func() { v.checked = first + int64(len(stored)) }()
 	for k, h := range stored {
 		x := first + int64(k)
-		if x >= int64(len(v.hashes)) {
+		if x >= v.hashes.len() {
 			v.fail(v.n, "storage holds stored hash %d for an entry that isn't there (entry deleted or log truncated)", x)
 			return
 		}
-		if v.hashes[x] != h {
+		if v.hashes.at(x) != h {
 			level, n := tlog.SplitStoredHashIndex(x)
 			if level == 0 {
 				v.fail(n, "entry doesn't match its stored leaf hash (header changed, or entries deleted, inserted or reordered)")
@@ -253,7 +269,7 @@ func (v *Verifier) CheckTree(c Checkpoint, what string) {
 
 // Finish completes the verification and returns the report.
 func (v *Verifier) Finish() *Report {
-	if v.checked != int64(len(v.hashes)) && v.checked < tlog.StoredHashCount(v.lastCP.N) {
+	if v.checked != v.hashes.len() && v.checked < tlog.StoredHashCount(v.lastCP.N) {
 		v.fail(v.entryOfHash(v.checked), "stored hashes missing from tlog index %d", v.checked)
 	}
 	if v.cps == 0 && v.n > 0 {
@@ -299,4 +315,29 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
 	return b.String()
+}
+
+// hashList is an append-only list of hashes kept in fixed-size chunks, so
+// that growing it never copies what it already holds (a million-entry log
+// has two million stored hashes).
+type hashList struct {
+	chunks [][]tlog.Hash
+	n      int64
+}
+
+const hashChunk = 1 << 16
+
+func (l *hashList) len() int64 { return l.n }
+
+func (l *hashList) at(i int64) tlog.Hash { return l.chunks[i/hashChunk][i%hashChunk] }
+
+func (l *hashList) append(hs []tlog.Hash) {
+	for _, h := range hs {
+		if l.n%hashChunk == 0 {
+			l.chunks = append(l.chunks, make([]tlog.Hash, 0, hashChunk))
+		}
+		c := &l.chunks[len(l.chunks)-1]
+		*c = append(*c, h)
+		l.n++
+	}
 }

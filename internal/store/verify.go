@@ -23,31 +23,42 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 		return fmt.Errorf("couldn't open log file: %w", err)
 	}
 	defer f.Close()
+	// One goroutine reads and decodes the file while this one checks the
+	// batches already read.
+	type batch struct {
+		entries []evidence.Entry
+		hashes  []Frame
+		cp      []byte
+	}
+	batches := make(chan batch, 8)
 	var pending []evidence.Entry
-	var lastCP []byte
 	var pendingHashes []Frame
-	flush := func() {
-		for _, c := range checkEntries(pending) {
+	var lastCP []byte
+	go func() {
+		defer close(batches)
+		err = ScanFrames(bufio.NewReaderSize(f, 1<<20), func(fr Frame) error {
+			switch fr.Type {
+			case frameEntry:
+				pending = append(pending, fr.entry())
+			case frameHashes:
+				pendingHashes = append(pendingHashes, fr)
+			case frameCheckpoint:
+				batches <- batch{pending, pendingHashes, fr.Body}
+				pending, pendingHashes = nil, nil
+				lastCP = fr.Body
+			}
+			return nil
+		})
+	}()
+	for b := range batches {
+		for _, c := range checkEntries(b.entries) {
 			v.Add(c)
 		}
-		for _, h := range pendingHashes {
+		for _, h := range b.hashes {
 			v.Hashes(h.FirstHash, h.Hashes)
 		}
-		pending, pendingHashes = pending[:0], pendingHashes[:0]
+		v.Checkpoint(b.cp)
 	}
-	err = ScanFrames(bufio.NewReaderSize(f, 1<<20), func(fr Frame) error {
-		switch fr.Type {
-		case frameEntry:
-			pending = append(pending, fr.entry())
-		case frameHashes:
-			pendingHashes = append(pendingHashes, fr)
-		case frameCheckpoint:
-			flush()
-			v.Checkpoint(fr.Body)
-			lastCP = fr.Body
-		}
-		return nil
-	})
 	var te *TornError
 	var fe *FrameError
 	if errors.As(err, &fe) {
@@ -75,16 +86,14 @@ func VerifyFiles(dir string, v *evidence.Verifier) error {
 	return nil
 }
 
-// checkEntries runs evidence.CheckEntry on every entry, on all CPUs.
+// checkEntries runs evidence.CheckEntries on the entries, split over all
+// CPUs.
 func checkEntries(es []evidence.Entry) []evidence.EntryCheck {
-	out := make([]evidence.EntryCheck, len(es))
 	workers := runtime.GOMAXPROCS(0)
 	if len(es) < 64 || workers == 1 {
-		for i, e := range es {
-			out[i] = evidence.CheckEntry(e)
-		}
-		return out
+		return evidence.CheckEntries(es)
 	}
+	out := make([]evidence.EntryCheck, len(es))
 	var wg sync.WaitGroup
 	chunk := (len(es) + workers - 1) / workers
 	for lo := 0; lo < len(es); lo += chunk {
@@ -92,9 +101,7 @@ func checkEntries(es []evidence.Entry) []evidence.EntryCheck {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				out[i] = evidence.CheckEntry(es[i])
-			}
+			copy(out[lo:hi], evidence.CheckEntries(es[lo:hi]))
 		}()
 	}
 	wg.Wait()
