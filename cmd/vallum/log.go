@@ -138,8 +138,7 @@ func runLogAppend(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = env.stdout.Write(b)
-	return err
+	return writeIndented(env.stdout, b)
 }
 
 // entryArg parses the flags and the one entry index among args.
@@ -169,8 +168,7 @@ func runLogShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = env.stdout.Write(b)
-	return err
+	return writeIndented(env.stdout, b)
 }
 
 func runLogVKey(ctx context.Context, env *cliEnv, args []string) error {
@@ -216,4 +214,15 @@ func runLogProve(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintln(env.stdout, *out)
 	return nil
+}
+
+// writeIndented writes a JSON answer indented for a person to read.
+func writeIndented(w io.Writer, b []byte) error {
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		_, err = w.Write(b)
+		return err
+	}
+	_, err := w.Write(out.Bytes())
+	return err
 }

@@ -14,8 +14,7 @@ import (
 // InclusionProof returns the proof that entry i is in the tree of size n,
 // and the signed checkpoint of size n (nil if none was signed at n).
 func (l *Log) InclusionProof(i, n int64) (tlog.RecordProof, []byte, error) {
-	size := l.Size()
-	if n <= 0 || n > size {
+	if size := l.Size(); n <= 0 || n > size {
 		return nil, nil, fmt.Errorf("%w: tree size %d is not between 1 and %d", ErrInvalid, n, size)
 	}
 	if i < 0 || i >= n {
@@ -24,6 +23,10 @@ func (l *Log) InclusionProof(i, n int64) (tlog.RecordProof, []byte, error) {
 	p, err := tlog.ProveRecord(n, i, l.cfg.Storage)
 	if err != nil {
 		return nil, nil, fmt.Errorf("couldn't prove entry %d in tree %d: %w", i, n, err)
+	}
+	latest, size := l.Latest()
+	if n == size {
+		return p, latest, nil
 	}
 	cp, _ := l.cfg.Storage.Checkpoint(n)
 	return p, cp, nil
