@@ -69,23 +69,39 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
-// SchemaVersion returns the latest applied migration.
+// SchemaVersion returns the latest applied migration of the log's own
+// schema (component "log").
 func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = 'log'`).Scan(&v)
 	return v, err
 }
 
+// SQL returns the database handle, for packages that keep their own
+// projections (each with its own migrations, see Migrate).
+func (d *DB) SQL() *sql.DB { return d.db }
+
 func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (component, version))`); err != nil {
 		return fmt.Errorf("couldn't create schema_migrations: %w", err)
 	}
+	return applyMigrations(ctx, db, "log", migrations)
+}
+
+// Migrate applies a component's pending migrations, each in its own
+// transaction. migrations[0] is unused; migrations[v] takes the schema to
+// version v. A released migration is never edited, only followed.
+func (d *DB) Migrate(ctx context.Context, component string, migrations []string) error {
+	return applyMigrations(ctx, d.db, component, migrations)
+}
+
+func applyMigrations(ctx context.Context, db *sql.DB, component string, migrations []string) error {
 	var cur int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?`, component).Scan(&cur); err != nil {
 		return err
 	}
 	if cur > len(migrations)-1 {
-		return fmt.Errorf("schema version %d is newer than this binary knows (%d): upgrade vallum", cur, len(migrations)-1)
+		return fmt.Errorf("%s schema version %d is newer than this binary knows (%d): upgrade vallum", component, cur, len(migrations)-1)
 	}
 	for v := cur + 1; v < len(migrations); v++ {
 		tx, err := db.BeginTx(ctx, nil)
@@ -94,14 +110,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v, err)
+			return fmt.Errorf("%s migration %d: %w", component, v, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(component, version, applied_at) VALUES (?, ?, ?)`, component, v, time.Now().UTC().Format(time.RFC3339)); err != nil {
 			tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %d: %w", v, err)
+			return fmt.Errorf("%s migration %d: %w", component, v, err)
 		}
 	}
 	return nil
