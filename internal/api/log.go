@@ -244,17 +244,8 @@ type InclusionView struct {
 }
 
 func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) {
-	i, n, ok := s.indexAndSize(w, r)
+	i, n, p, cp, ok := s.proveInclusion(w, r)
 	if !ok {
-		return
-	}
-	p, cp, err := s.Log.InclusionProof(i, n)
-	if errors.Is(err, evidence.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, InclusionView{Index: i, TreeSize: n, Proof: p, Checkpoint: string(cp)})
@@ -263,17 +254,8 @@ func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) {
 // getTlogProof returns a C2SP tlog-proof of entry index in the latest
 // checkpoint, or in the checkpoint of the given size.
 func (s *Server) getTlogProof(w http.ResponseWriter, r *http.Request) {
-	i, n, ok := s.indexAndSize(w, r)
+	i, n, p, cp, ok := s.proveInclusion(w, r)
 	if !ok {
-		return
-	}
-	p, cp, err := s.Log.InclusionProof(i, n)
-	if errors.Is(err, evidence.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
 		return
 	}
 	if cp == nil {
@@ -282,6 +264,25 @@ func (s *Server) getTlogProof(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(evidence.FormatTlogProof(evidence.TlogProof{Index: i, Proof: p, Checkpoint: cp}))
+}
+
+// proveInclusion answers the index and size query parameters with the
+// inclusion proof and the checkpoint of that size (nil if none was signed
+// at it); on failure it has written the response.
+func (s *Server) proveInclusion(w http.ResponseWriter, r *http.Request) (i, n int64, p tlog.RecordProof, cp []byte, ok bool) {
+	if i, n, ok = s.indexAndSize(w, r); !ok {
+		return
+	}
+	p, cp, err := s.Log.InclusionProof(i, n)
+	if errors.Is(err, evidence.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return i, n, nil, nil, false
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return i, n, nil, nil, false
+	}
+	return i, n, p, cp, true
 }
 
 // indexAndSize reads the index and size query parameters; size defaults
