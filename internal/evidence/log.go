@@ -239,7 +239,12 @@ func (l *Log) Close() error {
 
 // Append adds rec to the log. It returns only once the entry is durable and
 // covered by a signed checkpoint.
+// The "erasure" kind is reserved to Erase: an erasure entry makes the
+// server delete a payload, so no caller may write one directly.
 func (l *Log) Append(ctx context.Context, rec Record) (Receipt, error) {
+	if rec.Kind == ErasureKind {
+		return Receipt{}, fmt.Errorf("%w: kind %q is written only by an erasure (Log.Erase)", ErrInvalid, ErasureKind)
+	}
 	return l.append(ctx, rec, -1)
 }
 

@@ -290,11 +290,22 @@ func (v *Verifier) Finish() *Report {
 			v.fail(i, "payload is missing and no erasure entry records its erasure (tampering)")
 		}
 	}
+	erased := make(map[int64]bool, len(v.erased))
+	for _, i := range v.erased {
+		erased[i] = true
+	}
+	for _, i := range v.mismatch {
+		erased[i] = true // reported above as an interrupted erasure
+	}
 	for i, by := range v.erasedBy {
-		if i >= v.n {
+		switch {
+		case i >= v.n:
 			v.fail(by, "erasure entry names entry %d, which doesn't exist", i)
+		case !erased[i]:
+			v.Warn("entry %d: erasure recorded by entry %d not yet carried out (payload still present); the server completes it at its next start", i, by)
 		}
 	}
+	sort.Strings(v.warnings)
 	sort.SliceStable(v.problems, func(a, b int) bool { return v.problems[a].Index < v.problems[b].Index })
 	r := &Report{
 		Entries: v.n, Checkpoints: v.cps, TreeSize: v.lastCP.N, Root: v.lastCP.Hash,
