@@ -100,7 +100,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 	if cfg.Guard.Perimeter == "" {
 		logger.Warn("no perimeter file configured: nothing is ours, so every action with an effect on a target is denied", "hint", "set guard.perimeter in the config")
 	}
-	srv := &api.Server{Log: l, DB: db, Guard: g, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, VKey: keys.VKey}
+	users, err := api.OpenUsers(ctx, db)
+	if err != nil {
+		return err
+	}
+	srv := &api.Server{Log: l, DB: db, Guard: g, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, Users: users, VKey: keys.VKey}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -5,10 +5,8 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -41,8 +39,16 @@ type Server struct {
 	Guard *Guard
 	// Clock returns the current time; time.Now if nil.
 	Clock func() time.Time
-	// AdminToken is the SHA-256 of the admin bearer token.
+	// AdminToken is the SHA-256 of the bootstrap admin bearer token, whose
+	// holder has the admin role.
 	AdminToken [sha256.Size]byte
+	// Users holds the users and their API tokens; if nil, only the admin
+	// token authenticates and the user endpoints are absent.
+	Users *Users
+
+	// failures counts failed authentications per remote address; it
+	// guards itself.
+	failures throttle
 }
 
 // LoadOrCreateToken reads the admin token from path, creating a random one
@@ -78,60 +84,65 @@ func LoadOrCreateToken(path string) ([sha256.Size]byte, error) {
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	// Read-only log endpoints for outside verifiers (no payloads).
-	mux.HandleFunc("GET /log/checkpoint", s.getCheckpoint)
-	mux.HandleFunc("GET /log/tile/", s.getTile)
-	mux.HandleFunc("GET /log/v1/vkey", s.getVKey)
-	mux.HandleFunc("GET /log/v1/checkpoints", s.listCheckpoints)
-	mux.HandleFunc("GET /log/v1/checkpoints/{size}", s.getCheckpointAt)
-	mux.HandleFunc("GET /log/v1/proof/inclusion", s.getInclusion)
-	mux.HandleFunc("GET /log/v1/proof/consistency", s.getConsistency)
-	mux.HandleFunc("GET /log/v1/proof/tlog-proof", s.getTlogProof)
-	// Entries carry payloads, which may hold personal data: token needed.
-	mux.Handle("GET /log/v1/entries/{index}", s.auth(s.getEntry))
-	mux.Handle("GET /api/v1/log/entries", s.auth(s.listEntries))
-	mux.Handle("POST /api/v1/log/entries", s.auth(s.appendEntry))
-	mux.Handle("POST /api/v1/log/entries/{index}/erase", s.auth(s.eraseEntry))
-	mux.Handle("POST /api/v1/decisions", s.auth(s.postDecision))
-	mux.Handle("POST /api/v1/guard/reload", s.auth(s.reloadGuard))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "log_size": s.Log.Size()})
-	})
+	for _, rt := range s.routes() {
+		if rt.public {
+			mux.HandleFunc(rt.pattern, rt.h)
+		} else {
+			mux.Handle(rt.pattern, s.authorize(rt.h, rt.roles...))
+		}
+	}
 	return securityHeaders(mux)
 }
 
-// Principal is an authenticated caller.
-type Principal struct {
-	Name string
-	Role string
+// route is one endpoint and who may call it.
+type route struct {
+	pattern string
+	h       http.HandlerFunc
+	// roles are the roles the caller needs one of; none means any
+	// authenticated caller.
+	roles []string
+	// public endpoints need no token.
+	public bool
 }
 
-type principalKey struct{}
-
-// PrincipalFrom returns the authenticated caller of a request.
-func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
+// routes lists every endpoint. The role matrix test in auth_test.go checks
+// each one against every role: a new endpoint needs a row there too.
+func (s *Server) routes() []route {
+	writers := []string{RoleAnalyst, RoleIncidentCommander, RoleAdmin}
+	rs := []route{
+		// Read-only log endpoints for outside verifiers (no payloads).
+		{pattern: "GET /log/checkpoint", h: s.getCheckpoint, public: true},
+		{pattern: "GET /log/tile/", h: s.getTile, public: true},
+		{pattern: "GET /log/v1/vkey", h: s.getVKey, public: true},
+		{pattern: "GET /log/v1/checkpoints", h: s.listCheckpoints, public: true},
+		{pattern: "GET /log/v1/checkpoints/{size}", h: s.getCheckpointAt, public: true},
+		{pattern: "GET /log/v1/proof/inclusion", h: s.getInclusion, public: true},
+		{pattern: "GET /log/v1/proof/consistency", h: s.getConsistency, public: true},
+		{pattern: "GET /log/v1/proof/tlog-proof", h: s.getTlogProof, public: true},
+		{pattern: "GET /healthz", h: s.healthz, public: true},
+		// Entries carry payloads, which may hold personal data: token needed.
+		{pattern: "GET /log/v1/entries/{index}", h: s.getEntry},
+		{pattern: "GET /api/v1/log/entries", h: s.listEntries},
+		{pattern: "POST /api/v1/log/entries", h: s.appendEntry, roles: writers},
+		{pattern: "POST /api/v1/log/entries/{index}/erase", h: s.eraseEntry, roles: []string{RoleDPO, RoleAdmin}},
+		{pattern: "POST /api/v1/decisions", h: s.postDecision, roles: writers},
+		{pattern: "POST /api/v1/guard/reload", h: s.reloadGuard, roles: []string{RoleAdmin}},
+	}
+	if s.Users != nil {
+		admin := []string{RoleAdmin}
+		rs = append(rs,
+			route{pattern: "POST /api/v1/users", h: s.addUser, roles: admin},
+			route{pattern: "GET /api/v1/users", h: s.listUsers, roles: admin},
+			route{pattern: "POST /api/v1/users/{name}/tokens", h: s.addToken, roles: admin},
+			route{pattern: "POST /api/v1/users/{name}/disable", h: s.disableUser, roles: admin},
+			route{pattern: "DELETE /api/v1/tokens/{id}", h: s.revokeToken, roles: admin},
+		)
+	}
+	return rs
 }
 
-// auth requires a valid bearer token.
-func (s *Server) auth(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vallum"`)
-			writeError(w, http.StatusUnauthorized, "this endpoint needs a bearer token (Authorization: Bearer <token>)")
-			return
-		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if subtle.ConstantTimeCompare(sum[:], s.AdminToken[:]) != 1 {
-			s.Logger.Warn("rejected API token", "remote", r.RemoteAddr, "path", r.URL.Path)
-			writeError(w, http.StatusUnauthorized, "invalid token")
-			return
-		}
-		ctx := context.WithValue(r.Context(), principalKey{}, Principal{Name: "admin", Role: "admin"})
-		h(w, r.WithContext(ctx))
-	})
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "log_size": s.Log.Size()})
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
