@@ -39,6 +39,7 @@ func commands() []command {
 		{"log", "append to, read and prove the evidence log of a running server", runLog},
 		{"verify", "verify a log directory offline, without the server", runVerify},
 		{"bench", "measure the evidence log (durable appends/s, latency)", runBench},
+		{"user", "add users, issue and revoke their API tokens (admin)", runUser},
 		{"guard", "decide a response action offline, explain and lint the rule pack", runGuard},
 	}
 }

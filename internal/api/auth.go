@@ -36,6 +36,9 @@ var roles = []string{
 	RoleLegalCounsel, RoleDPO, RoleExecutive, RoleBoard, RoleAuditor,
 }
 
+// Roles returns every role, in the order the docs list them.
+func Roles() []string { return slices.Clone(roles) }
+
 // Principal is an authenticated caller.
 type Principal struct {
 	Name  string
