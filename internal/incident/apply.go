@@ -171,11 +171,16 @@ func apply(ctx context.Context, tx execer, index int64, leaf string, h evidence.
 		if tl.summary == "" {
 			tl.summary = "payload erased"
 		}
-		if h.Kind == KindCreated {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO inc_incidents VALUES (?, '', '', '', ?, '[]', '[]', ?, ?, ?, ?, ?, 1)`,
-				h.Incident, StatusOpen, h.Actor, h.Time, index, h.Time, index); err != nil {
-				return err
-			}
+		var err error
+		switch h.Kind {
+		case KindCreated:
+			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO inc_incidents VALUES (?, '', '', '', ?, '[]', '[]', ?, ?, ?, ?, ?, 1)`,
+				h.Incident, StatusOpen, h.Actor, h.Time, index, h.Time, index)
+		case KindNote:
+			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO inc_notes VALUES (?, ?, ?, ?, '', 1)`, index, h.Incident, h.Actor, h.Time)
+		}
+		if err != nil {
+			return err
 		}
 		return finish(ctx, tx, index, tl)
 	}
