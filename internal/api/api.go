@@ -105,8 +105,11 @@ type route struct {
 	public bool
 }
 
-// routes lists every endpoint. The role matrix test in auth_test.go checks
-// each one against every role: a new endpoint needs a row there too.
+// routes lists every endpoint. Handler wraps each non-public one with
+// authorize(h, roles...). A package of endpoints (incidents, …) returns its
+// own []route and is appended here. The role matrix test in auth_test.go
+// checks each endpoint against every role: a new endpoint needs a row there
+// too.
 func (s *Server) routes() []route {
 	writers := []string{RoleAnalyst, RoleIncidentCommander, RoleAdmin}
 	rs := []route{

@@ -57,8 +57,9 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// adminPrincipal is the holder of the bootstrap admin token.
-var adminPrincipal = Principal{Name: "admin", Roles: []string{RoleAdmin}}
+// adminName is the principal of the bootstrap admin token, reserved: no
+// user may take it.
+const adminName = "admin"
 
 // auth requires any authenticated caller.
 func (s *Server) auth(h http.HandlerFunc) http.Handler { return s.authorize(h) }
@@ -87,12 +88,12 @@ func (s *Server) authorize(h http.HandlerFunc, roles ...string) http.Handler {
 		}
 		p, err := s.authenticate(r.Context(), tok)
 		if err != nil {
-			s.failures.fail(ip, s.now())
 			var reason *authError
 			if !errors.As(err, &reason) {
 				s.internalError(w, r, err)
 				return
 			}
+			s.failures.fail(ip, s.now())
 			// Never the token: only where the attempt came from and why
 			// it failed.
 			s.Logger.Warn("rejected API token", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", reason.reason, "user", reason.user)
@@ -123,7 +124,7 @@ func (e *authError) Error() string { return "authentication failed: " + e.reason
 func (s *Server) authenticate(ctx context.Context, tok string) (Principal, error) {
 	sum := sha256.Sum256([]byte(tok))
 	if subtle.ConstantTimeCompare(sum[:], s.AdminToken[:]) == 1 {
-		return adminPrincipal, nil
+		return Principal{Name: adminName, Roles: []string{RoleAdmin}}, nil
 	}
 	if s.Users == nil || !strings.HasPrefix(tok, tokenPrefix) {
 		return Principal{}, &authError{reason: "unknown token"}

@@ -114,7 +114,7 @@ func checkUser(name string, rs []string) ([]string, error) {
 	if !validName.MatchString(name) {
 		return nil, fmt.Errorf("name %q: want 1 to 64 characters among a-z 0-9 . _ -", name)
 	}
-	if name == adminPrincipal.Name {
+	if name == adminName {
 		return nil, fmt.Errorf("name %q is reserved for the bootstrap admin token", name)
 	}
 	if len(rs) == 0 {
