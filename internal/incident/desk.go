@@ -259,6 +259,9 @@ func (d *Desk) Update(ctx context.Context, actor Actor, id string, u Update) (In
 	if u.Severity != nil && !u.Severity.valid() {
 		return Incident{}, invalidf("severity %q is not low, medium, high or critical", *u.Severity)
 	}
+	if _, ok := StatusTransitions[deref(u.Status)]; u.Status != nil && !ok {
+		return Incident{}, invalidf("status %q is not open, contained or closed", *u.Status)
+	}
 	if u.Categories != nil {
 		if err := checkList("categories", *u.Categories); err != nil {
 			return Incident{}, err
@@ -370,4 +373,12 @@ func (d *Desk) LinkEvents(ctx context.Context, actor Actor, id string, indexes [
 		p.Events = append(p.Events, linkedEvent{Index: i, Kind: h.Kind, Time: h.Time})
 	}
 	return d.writeFor(ctx, actor, id, KindEventLink, p)
+}
+
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
 }
