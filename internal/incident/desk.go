@@ -91,7 +91,7 @@ func Rebuild(ctx context.Context, db *store.DB, log Log) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, t := range tables {
+	for _, t := range slices.Concat(tables, []string{"inc_head"}) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 			return fmt.Errorf("couldn't empty %s: %w", t, err)
 		}
@@ -138,6 +138,12 @@ func catchUp(ctx context.Context, db *sql.DB, log Log) error {
 				tx.Rollback()
 				return fmt.Errorf("couldn't project log entry %d: %w", i, err)
 			}
+		}
+		// Record the scan's end even if it held none of the desk's
+		// entries, so that the next open starts from there.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO inc_head(id, applied) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET applied = MAX(applied, excluded.applied)`, end-1); err != nil {
+			tx.Rollback()
+			return err
 		}
 		if err := tx.Commit(); err != nil {
 			return err
