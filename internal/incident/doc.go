@@ -29,5 +29,11 @@
 //     they must be known before the append, and a sequence would depend
 //     on append order across desks.
 //
+// Limits: one Desk per database writes (several vallum processes on one
+// database would each need the log's sequencing lock around their
+// writes); erasing a payload after it was projected reaches the tables
+// only at the next Rebuild; an action left executing by a crash has no
+// way yet to record its outcome.
+//
 // See docs/incidents.md for the model, lifecycle and log kinds.
 package incident
