@@ -18,6 +18,7 @@ import (
 	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/config"
 	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/store"
 )
 
@@ -105,6 +106,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 		return err
 	}
 	srv := &api.Server{Log: l, DB: db, Guard: g, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, Users: users, VKey: keys.VKey}
+	desk, err := incident.Open(ctx, db, l, api.LogDecider{S: srv}, time.Now)
+	if err != nil {
+		return fmt.Errorf("couldn't open the incident desk: %w", err)
+	}
+	srv.Desk = desk
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

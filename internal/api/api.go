@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/store"
 )
 
@@ -45,6 +46,8 @@ type Server struct {
 	// Users holds the users and their API tokens; if nil, only the admin
 	// token authenticates and the user endpoints are absent.
 	Users *Users
+	// Desk is the incident desk; nil leaves its endpoints out.
+	Desk *incident.Desk
 
 	// failures counts failed authentications per remote address; it
 	// guards itself.
@@ -141,6 +144,7 @@ func (s *Server) routes() []route {
 			route{pattern: "DELETE /api/v1/tokens/{id}", h: s.revokeToken, roles: admin},
 		)
 	}
+	rs = append(rs, s.incidentRoutes()...)
 	return rs
 }
 

@@ -30,6 +30,7 @@ const testToken = "vallum-admin-test-token-0123456789"
 const testPerimeter = `
 networks: [{cidr: 10.0.0.0/8}]
 domains: [acme.example]
+assets: [{name: pacs1, addresses: [10.2.0.20], criticality: critical, flags: [health]}]
 devices: [{name: fw-edge, kind: firewall}]
 protected: [10.0.0.1/32]
 `

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/incident"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -69,7 +70,7 @@ type authServer struct {
 // Server that has a user store.
 func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
-	base := newTestServer(t, 1024)
+	base := newTestServer(t, 1<<16)
 	users, err := OpenUsers(context.Background(), base.db)
 	if err != nil {
 		t.Fatal(err)
@@ -82,12 +83,17 @@ func newAuthServer(t *testing.T) *authServer {
 	if err := g.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clock := &fakeClock{t: time.Now().UTC()} // the log stamps entries with the real clock
 	logged := &syncBuffer{}
 	s := &Server{
 		Log: base.log, DB: base.db, Guard: g, Users: users, Clock: clock.Now, VKey: base.vkey,
-		Logger: slog.New(slog.NewTextHandler(logged, nil)), MaxBody: 1024, AdminToken: sha256.Sum256([]byte(testToken)),
+		Logger: slog.New(slog.NewTextHandler(logged, nil)), MaxBody: 1 << 16, AdminToken: sha256.Sum256([]byte(testToken)),
 	}
+	desk, err := incident.Open(context.Background(), base.db, base.log, LogDecider{S: s}, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Desk = desk
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	return &authServer{testServer: &testServer{Server: hs, log: base.log, db: base.db, vkey: base.vkey}, clock: clock, logged: logged}
@@ -366,7 +372,34 @@ var matrix = []struct {
 	{"POST /api/v1/users/{name}/tokens", "/api/v1/users/target/tokens", "", []string{RoleAdmin}},
 	{"POST /api/v1/users/{name}/disable", "/api/v1/users/target/disable", "", []string{RoleAdmin}},
 	{"DELETE /api/v1/tokens/{id}", "/api/v1/tokens/TARGET_TOKEN", "", []string{RoleAdmin}},
+	// The incident desk: reads for anyone signed in, case work for
+	// analysts and incident commanders, approval for the approval roles.
+	{"POST /api/v1/incidents", "/api/v1/incidents", `{}`, caseWork},
+	{"GET /api/v1/incidents", "/api/v1/incidents", "", anyone},
+	{"GET /api/v1/incidents/{id}", "/api/v1/incidents/INC-NONE", "", anyone},
+	{"PATCH /api/v1/incidents/{id}", "/api/v1/incidents/INC-NONE", `{}`, caseWork},
+	{"POST /api/v1/incidents/{id}/notes", "/api/v1/incidents/INC-NONE/notes", `{}`, caseWork},
+	{"POST /api/v1/incidents/{id}/observables", "/api/v1/incidents/INC-NONE/observables", `{}`, caseWork},
+	{"POST /api/v1/incidents/{id}/events", "/api/v1/incidents/INC-NONE/events", `{}`, caseWork},
+	{"GET /api/v1/incidents/{id}/timeline", "/api/v1/incidents/INC-NONE/timeline", "", anyone},
+	{"POST /api/v1/incidents/{id}/evidence", "/api/v1/incidents/INC-NONE/evidence", `{}`, caseWork},
+	{"GET /api/v1/evidence/{id}", "/api/v1/evidence/EV-NONE", "", anyone},
+	{"POST /api/v1/evidence/{id}/custody", "/api/v1/evidence/EV-NONE/custody", `{}`, caseWork},
+	{"POST /api/v1/incidents/{id}/actions", "/api/v1/incidents/INC-NONE/actions", `{}`, caseWork},
+	{"GET /api/v1/incidents/{id}/actions", "/api/v1/incidents/INC-NONE/actions", "", anyone},
+	{"GET /api/v1/actions/{id}", "/api/v1/actions/ACT-NONE", "", anyone},
+	{"POST /api/v1/actions/{id}/decide", "/api/v1/actions/ACT-NONE/decide", `{}`, caseWork},
+	{"POST /api/v1/actions/{id}/approve", "/api/v1/actions/ACT-NONE/approve", `{}`, approvalRoles},
+	{"POST /api/v1/actions/{id}/execute", "/api/v1/actions/ACT-NONE/execute", `{}`, caseWork},
+	{"POST /api/v1/actions/{id}/verify", "/api/v1/actions/ACT-NONE/verify", `{}`, caseWork},
+	{"POST /api/v1/actions/{id}/expire", "/api/v1/actions/ACT-NONE/expire", `{}`, caseWork},
+	{"POST /api/v1/actions/{id}/revert", "/api/v1/actions/ACT-NONE/revert", `{}`, caseWork},
 }
+
+var (
+	caseWork      = []string{RoleAnalyst, RoleIncidentCommander}
+	approvalRoles = []string{RoleAnalyst, RoleIncidentCommander, RoleBusinessOwner, RoleLegalCounsel, RoleDPO, RoleExecutive, RoleBoard}
+)
 
 // TestRoleMatrix calls every endpoint as a user of each role alone, as the
 // bootstrap admin token, and with no token, and checks who gets past
@@ -389,7 +422,7 @@ func TestRoleMatrix(t *testing.T) {
 	}
 
 	var registered []string
-	for _, rt := range (&Server{Users: &Users{}}).routes() {
+	for _, rt := range (&Server{Users: &Users{}, Desk: &incident.Desk{}}).routes() {
 		registered = append(registered, rt.pattern)
 	}
 	var tested []string

@@ -101,21 +101,12 @@ func (s *Server) postDecision(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	st := s.Guard.state.Load()
-	now := s.now()
-	d := st.engine.Decide(req, st.perimeter, now)
-	payload, err := json.Marshal(DecisionRecord{Request: body, Decision: d, DecidedAt: now})
+	d, err := s.decideAndLog(r.Context(), req, body, p.Name, incident)
 	if err != nil {
+		// No receipt, no decision: an unlogged decision must not be acted on.
 		s.internalError(w, r, err)
 		return
 	}
-	rcpt, err := s.Log.Append(r.Context(), evidence.Record{Kind: "decision", Actor: p.Name, Incident: incident, Payload: payload})
-	if err != nil {
-		// No receipt, no decision: an unlogged decision must not be acted on.
-		s.internalError(w, r, fmt.Errorf("couldn't log decision: %w", err))
-		return
-	}
-	d.Receipt = &guard.Receipt{Index: rcpt.Index, LeafHash: rcpt.LeafHash.String()}
 	writeJSON(w, http.StatusOK, d)
 }
 
