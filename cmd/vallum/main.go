@@ -38,6 +38,7 @@ func commands() []command {
 		{"serve", "run the Vallum server (evidence log, API)", runServe},
 		{"log", "append to, read and prove the evidence log of a running server", runLog},
 		{"verify", "verify a log directory offline, without the server", runVerify},
+		{"rebuild", "rebuild the SQL projections from the evidence log (server stopped)", runRebuild},
 		{"bench", "measure the evidence log (durable appends/s, latency)", runBench},
 		{"user", "add users, issue and revoke their API tokens (admin)", runUser},
 		{"guard", "decide a response action offline, explain and lint the rule pack", runGuard},

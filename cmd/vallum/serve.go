@@ -61,6 +61,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create data directory: %w", err)
 	}
+	unlock, err := lockData(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	keys, created, err := evidence.LoadOrCreateKeys(cfg.Data, cfg.Log.Origin)
 	if err != nil {
 		return err

@@ -385,6 +385,12 @@ func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("executor %q: the only executor is \"manual\"", in.Executor))
 		return
 	}
+	if in.Summary == "" || in.Reference == "" {
+		// Checked before the desk runs it, so a missing account is a bad
+		// request, not a failed action.
+		writeError(w, http.StatusBadRequest, "a manual execution needs a summary of what was done and a reference to its evidence")
+		return
+	}
 	ex := &incident.ManualExecutor{Log: s.Log, Summary: in.Summary, Reference: in.Reference}
 	a, err := s.Desk.Execute(r.Context(), actorFrom(r), r.PathValue("id"), ex)
 	if err != nil {

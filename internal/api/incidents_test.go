@@ -47,6 +47,8 @@ func TestIncidentFlowOverHTTP(t *testing.T) {
 	if block.Verdict != guard.Allow {
 		t.Fatalf("firewall block: got %s, want allow", block.Verdict)
 	}
+	as.call(t, "POST", "/api/v1/actions/"+block.ID+"/execute", paola, `{"executor":"manual","summary":"done"}`, http.StatusBadRequest, nil)
+	as.call(t, "POST", "/api/v1/actions/"+block.ID+"/execute", paola, `{"executor":"nftables","summary":"x","reference":"y"}`, http.StatusBadRequest, nil)
 	as.call(t, "POST", "/api/v1/actions/"+block.ID+"/execute", paola, execute, http.StatusOK, &block)
 	as.call(t, "POST", "/api/v1/actions/"+block.ID+"/verify", paola, `{"note":"rule seen in the ruleset"}`, http.StatusOK, &block)
 	if block.State != incident.Verified || block.Result == nil || block.Result.Reference != "CHG-1" {

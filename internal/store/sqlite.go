@@ -244,6 +244,25 @@ func (d *DB) project(ctx context.Context, l *evidence.Log, from, to int64, cp []
 	return to, tx.Commit()
 }
 
+// Reindex empties the log's projection and rebuilds it from l. It must not
+// run while Project does.
+func (d *DB) Reindex(ctx context.Context, l *evidence.Log) error {
+	for _, t := range []string{"log_entries", "log_erasures", "log_head"} {
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+			return fmt.Errorf("couldn't empty %s: %w", t, err)
+		}
+	}
+	cp, size := l.Latest()
+	for next := int64(0); next < size; {
+		n, err := d.project(ctx, l, next, size, cp)
+		if err != nil {
+			return fmt.Errorf("couldn't project entries from %d: %w", next, err)
+		}
+		next = n
+	}
+	return nil
+}
+
 // IndexedEntry is one row of the entry index.
 type IndexedEntry struct {
 	Index    int64  `json:"index"`
