@@ -1,0 +1,49 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		err        string // substring of the error; empty for success
+		check      func(Config) string
+	}{
+		{name: "empty file gives the defaults", yaml: "", check: func(c Config) string {
+			if c.Data != "./vallum-data" || c.Listen != "127.0.0.1:8080" || c.Log.MaxPayload != 1<<20 || c.API.MaxBody != 1<<20 {
+				return "defaults not applied"
+			}
+			return ""
+		}},
+		{name: "fields", yaml: "data: /var/lib/vallum\nlisten: 127.0.0.1:9000\nlog: {origin: ev.acme.example/vallum, max_payload: 4096}\nguard: {perimeter: /etc/p.yaml}\n", check: func(c Config) string {
+			if c.Data != "/var/lib/vallum" || c.Log.Origin != "ev.acme.example/vallum" || c.API.MaxBody != 4096 || c.Guard.Perimeter != "/etc/p.yaml" {
+				return "fields not decoded"
+			}
+			return ""
+		}},
+		{name: "unknown key", yaml: "lsiten: 1.2.3.4:80\n", err: "field lsiten not found"},
+		{name: "unknown nested key", yaml: "log: {max_paylod: 10}\n", err: "max_paylod"},
+		{name: "bad listen", yaml: "listen: localhost\n", err: "not host:port"},
+		{name: "payload too large", yaml: "log: {max_payload: 999999999}\n", err: "log.max_payload"},
+		{name: "body smaller than payload", yaml: "log: {max_payload: 4096}\napi: {max_body: 100}\n", err: "api.max_body"},
+		{name: "wrong type", yaml: "log: {max_batch: many}\n", err: "cannot unmarshal !!str `many` into int"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got error %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tc.check(c); msg != "" {
+				t.Errorf("%s: got %+v", msg, c)
+			}
+		})
+	}
+}
