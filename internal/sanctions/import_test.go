@@ -192,6 +192,7 @@ func TestImportMalformed(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got a list of %d entries, want an error", len(l.Entries))
 			}
+			t.Log(err)
 			if l != nil {
 				t.Errorf("got a partial list with an error")
 			}
