@@ -89,7 +89,7 @@ func OpenFiles(dir string, logger *slog.Logger) (*Files, error) {
 		return nil, fmt.Errorf("couldn't open log file: %w", err)
 	}
 	s := &Files{path: path, f: f, logger: logger}
-	if _, err := s.load(); err != nil {
+	if err := s.load(); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -107,12 +107,12 @@ func OpenFiles(dir string, logger *slog.Logger) (*Files, error) {
 // Close closes the file.
 func (s *Files) Close() error { return s.f.Close() }
 
-// load scans the file, indexing committed batches, and returns the number
-// of bytes after the last committed batch.
-func (s *Files) load() (torn int64, err error) {
+// load scans the file and indexes its committed batches; s.end is then
+// the end of the last one, and clearTail deals with what follows.
+func (s *Files) load() error {
 	fi, err := s.f.Stat()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	var pendingEntries []int64
 	var pendingHashes []hashRun
@@ -165,12 +165,12 @@ func (s *Files) load() (torn int64, err error) {
 			c := s.cps[len(s.cps)-1]
 			last = make([]byte, c.len)
 			if _, rerr := s.f.ReadAt(last, c.off); rerr != nil {
-				return 0, rerr
+				return rerr
 			}
 		}
 		torn, terr := tornAfter(s.f, fe.Offset, fi.Size(), last)
 		if terr != nil {
-			return 0, terr
+			return terr
 		}
 		if torn {
 			s.logger.Warn("malformed bytes after the last committed batch: a torn write", "offset", fe.Offset, "err", fe.Err)
@@ -178,7 +178,7 @@ func (s *Files) load() (torn int64, err error) {
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("log file %s: %w (run 'vallum verify')", s.path, err)
+		return fmt.Errorf("log file %s: %w (run 'vallum verify')", s.path, err)
 	}
 	if err := s.checkLastBatch(); err != nil {
 		// The last batch is not what its checkpoint says: it was torn by
@@ -188,7 +188,7 @@ func (s *Files) load() (torn int64, err error) {
 		s.dropLastBatch()
 	}
 	s.alloc = fi.Size()
-	return s.end, nil
+	return nil
 }
 
 // checkLastBatch recomputes the leaf hashes of the last batch and compares
