@@ -110,7 +110,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 	if err != nil {
 		return err
 	}
-	srv := &api.Server{Log: l, DB: db, Guard: g, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, Users: users, VKey: keys.VKey}
+	lists, err := api.OpenSanctionLists(filepath.Join(cfg.Data, api.SanctionsDir), logger)
+	if err != nil {
+		return err
+	}
+	srv := &api.Server{Log: l, DB: db, Guard: g, Logger: logger, MaxBody: cfg.API.MaxBody, AdminToken: token, Users: users, VKey: keys.VKey, Sanctions: lists}
 	desk, err := incident.Open(ctx, db, l, api.LogDecider{S: srv}, time.Now)
 	if err != nil {
 		return fmt.Errorf("couldn't open the incident desk: %w", err)

@@ -48,6 +48,9 @@ type Server struct {
 	Users *Users
 	// Desk is the incident desk; nil leaves its endpoints out.
 	Desk *incident.Desk
+	// Sanctions holds the imported sanctions lists; nil leaves the
+	// sanctions endpoints out.
+	Sanctions *SanctionLists
 
 	// failures counts failed authentications per remote address; it
 	// guards itself.
@@ -145,6 +148,7 @@ func (s *Server) routes() []route {
 		)
 	}
 	rs = append(rs, s.incidentRoutes()...)
+	rs = append(rs, s.sanctionRoutes()...)
 	return rs
 }
 

@@ -94,6 +94,9 @@ func newAuthServer(t *testing.T) *authServer {
 		t.Fatal(err)
 	}
 	s.Desk = desk
+	if s.Sanctions, err = OpenSanctionLists(filepath.Join(t.TempDir(), SanctionsDir), s.Logger); err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	return &authServer{testServer: &testServer{Server: hs, log: base.log, db: base.db, vkey: base.vkey}, clock: clock, logged: logged}
@@ -394,6 +397,11 @@ var matrix = []struct {
 	{"POST /api/v1/actions/{id}/verify", "/api/v1/actions/ACT-NONE/verify", `{}`, caseWork},
 	{"POST /api/v1/actions/{id}/expire", "/api/v1/actions/ACT-NONE/expire", `{}`, caseWork},
 	{"POST /api/v1/actions/{id}/revert", "/api/v1/actions/ACT-NONE/revert", `{}`, caseWork},
+	// Sanctions: importing for legal counsel, the DPO and the admin;
+	// screening for case work and legal work.
+	{"POST /api/v1/sanctions/lists", "/api/v1/sanctions/lists?format=eu-xml", `{}`, []string{RoleLegalCounsel, RoleDPO, RoleAdmin}},
+	{"GET /api/v1/sanctions/lists", "/api/v1/sanctions/lists", "", anyone},
+	{"POST /api/v1/sanctions/screen", "/api/v1/sanctions/screen", `{}`, []string{RoleAnalyst, RoleIncidentCommander, RoleLegalCounsel, RoleDPO}},
 }
 
 var (
@@ -422,7 +430,7 @@ func TestRoleMatrix(t *testing.T) {
 	}
 
 	var registered []string
-	for _, rt := range (&Server{Users: &Users{}, Desk: &incident.Desk{}}).routes() {
+	for _, rt := range (&Server{Users: &Users{}, Desk: &incident.Desk{}, Sanctions: &SanctionLists{}}).routes() {
 		registered = append(registered, rt.pattern)
 	}
 	var tested []string
