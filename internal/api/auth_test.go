@@ -62,6 +62,7 @@ func (b *syncBuffer) String() string {
 // server log captured.
 type authServer struct {
 	*testServer
+	srv    *Server
 	clock  *fakeClock
 	logged *syncBuffer
 }
@@ -99,7 +100,7 @@ func newAuthServer(t *testing.T) *authServer {
 	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
-	return &authServer{testServer: &testServer{Server: hs, log: base.log, db: base.db, vkey: base.vkey}, clock: clock, logged: logged}
+	return &authServer{testServer: &testServer{Server: hs, log: base.log, db: base.db, vkey: base.vkey}, srv: s, clock: clock, logged: logged}
 }
 
 // call sends a JSON request and decodes a JSON answer into out (if
