@@ -77,12 +77,21 @@ func (c *client) token() (string, error) {
 // do sends a request and returns the body of a 2xx response; other
 // statuses become errors carrying the server's message.
 func (c *client) do(ctx context.Context, method, path string, body []byte, auth bool) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, bytes.NewReader(body))
+	ct := ""
+	if body != nil {
+		ct = "application/json"
+	}
+	return c.send(ctx, method, path, ct, bytes.NewReader(body), auth)
+}
+
+// send is do with a body of any content type (none if contentType is "").
+func (c *client) send(ctx context.Context, method, path, contentType string, body io.Reader, auth bool) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if auth {
 		tok, err := c.token()

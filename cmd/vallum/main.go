@@ -42,6 +42,7 @@ func commands() []command {
 		{"bench", "measure the evidence log (durable appends/s, latency)", runBench},
 		{"user", "add users, issue and revoke their API tokens (admin)", runUser},
 		{"guard", "decide a response action offline, explain and lint the rule pack", runGuard},
+		{"sanctions", "import sanctions lists into a running server and screen against them", runSanctions},
 	}
 }
 

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+
+	"github.com/vallum/vallum/internal/sanctions"
+)
+
+func runSanctions(ctx context.Context, env *cliEnv, args []string) error {
+	sub := map[string]func(context.Context, *cliEnv, []string) error{
+		"import": runSanctionsImport,
+		"lists":  runSanctionsLists,
+		"screen": runSanctionsScreen,
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(env.stderr, "Usage: vallum sanctions <import|lists|screen> [flags]\n\n")
+		fmt.Fprintf(env.stderr, "  import --format F FILE [--alt ALT.csv]   load a list file into the server; prints its provenance\n")
+		fmt.Fprintf(env.stderr, "  lists                                    print the provenance of the loaded lists\n")
+		fmt.Fprintf(env.stderr, "  screen --wallet ADDR [--chain C] | --name NAME [--incident ID]\n")
+		fmt.Fprintf(env.stderr, "                                           screen and log; exit 0 clear, 3 possible match, 4 hit\n")
+		fmt.Fprintf(env.stderr, "\nA clear result is not permission to pay or negotiate (docs/sanctions.md).\n")
+		if len(args) == 0 {
+			return &exitError{code: 2}
+		}
+		return nil
+	}
+	f, ok := sub[args[0]]
+	if !ok {
+		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown sanctions command %q", args[0]), "run 'vallum sanctions --help'")}
+	}
+	return f(ctx, env, args[1:])
+}
+
+func runSanctionsImport(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sanctions import", "sanctions import --format ofac-csv|ofac-xml|ofac-advanced|eu-xml [--alt ALT.csv] FILE")
+	format := fs.String("format", "", "list format: ofac-csv (sdn.csv, with --alt alt.csv), ofac-xml (SDN.XML), ofac-advanced (SDN_ADVANCED.XML), eu-xml (EU FSF XML)")
+	alt := fs.String("alt", "", "alt.csv of the same publication, for --format ofac-csv")
+	server, data := addClientFlags(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &exitError{code: exitBadInput, err: withHint(errors.New("want exactly one list file"), "run 'vallum sanctions import --help'")}
+	}
+	if *format == "" {
+		return &exitError{code: exitBadInput, err: withHint(errors.New("--format is required"), "pass --format ofac-csv, ofac-xml, ofac-advanced or eu-xml")}
+	}
+	if (*format == "ofac-csv") != (*alt != "") {
+		return &exitError{code: exitBadInput, err: withHint(errors.New("--alt goes with --format ofac-csv, and only with it"),
+			"the OFAC CSV list is two files: pass sdn.csv as FILE and alt.csv with --alt")}
+	}
+	files := []string{pos[0]}
+	if *alt != "" {
+		files = append(files, *alt)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return &exitError{code: exitBadInput, err: fmt.Errorf("couldn't read the list file: %w", err)}
+		}
+	}
+	body, contentType := uploadBody(files)
+	defer body.Close()
+	path := "/api/v1/sanctions/lists?" + url.Values{"format": {*format}}.Encode()
+	b, err := newClient(*server, *data).send(ctx, http.MethodPost, path, contentType, body, true)
+	if err != nil {
+		return err
+	}
+	return writeIndented(env.stdout, b)
+}
+
+// uploadBody streams the list file, or for the CSV list sdn.csv and
+// alt.csv as the multipart parts sdn and alt, without reading them into
+// memory.
+func uploadBody(files []string) (io.ReadCloser, string) {
+	if len(files) == 1 {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(copyFile(pw, files[0])) }()
+		return pr, "application/octet-stream"
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		for i, part := range []string{"sdn", "alt"} {
+			w, err := mw.CreateFormFile(part, files[i])
+			if err == nil {
+				err = copyFile(w, files[i])
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	return pr, mw.FormDataContentType()
+}
+
+func copyFile(w io.Writer, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+func runSanctionsLists(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sanctions lists", "sanctions lists [--server URL] [--data DIR]")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodGet, "/api/v1/sanctions/lists", nil, true)
+	if err != nil {
+		return err
+	}
+	return writeIndented(env.stdout, b)
+}
+
+func runSanctionsScreen(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "sanctions screen", "sanctions screen --wallet ADDR [--chain C] | --name NAME [--incident ID] [--threshold T]")
+	wallet := fs.String("wallet", "", "wallet address to screen")
+	chain := fs.String("chain", "", "asset code of the wallet (XBT or BTC, ETH, XMR, …)")
+	name := fs.String("name", "", "name, alias, persona, email or onion URL to screen")
+	incident := fs.String("incident", "", "incident the screening belongs to")
+	threshold := fs.Float64("threshold", 0, "name similarity for a possible match (default 0.90)")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: exitBadInput, err: fmt.Errorf("unexpected argument %q: pass --wallet or --name", fs.Arg(0))}
+	}
+	var sub sanctions.Subject
+	switch {
+	case (*wallet == "") == (*name == ""):
+		return &exitError{code: exitBadInput, err: withHint(errors.New("want exactly one of --wallet and --name"), "screen each identifier on its own")}
+	case *wallet != "":
+		sub = sanctions.Subject{Kind: "wallet", Value: *wallet, Chain: *chain}
+	default:
+		sub = sanctions.Subject{Kind: "name", Value: *name}
+	}
+	body, err := json.Marshal(map[string]any{"subjects": []sanctions.Subject{sub}, "threshold": *threshold})
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/sanctions/screen"
+	if *incident != "" {
+		path += "?" + url.Values{"incident": {*incident}}.Encode()
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodPost, path, body, true)
+	if err != nil {
+		return err
+	}
+	if err := writeIndented(env.stdout, b); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout)
+	var sc sanctions.Screening
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return fmt.Errorf("couldn't read the screening: %w", err)
+	}
+	switch sc.Result {
+	case sanctions.Clear:
+		fmt.Fprintln(env.stderr, "vallum: clear, which is not permission to pay or negotiate")
+		return nil
+	case sanctions.PossibleMatch:
+		fmt.Fprintln(env.stderr, "vallum: possible match: a reviewer must record a disposition of each one")
+		return &exitError{code: exitConditional}
+	default:
+		fmt.Fprintln(env.stderr, "vallum: hit: the counterpart is on a sanctions list")
+		return &exitError{code: exitDeny}
+	}
+}
