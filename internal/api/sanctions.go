@@ -192,10 +192,18 @@ func (st *sanctionState) with(l loadedList) *sanctionState {
 	return next
 }
 
+// current returns the loaded lists; none before OpenSanctionLists.
+func (sl *SanctionLists) current() *sanctionState {
+	if st := sl.state.Load(); st != nil {
+		return st
+	}
+	return &sanctionState{}
+}
+
 // Provenances returns the provenance of every loaded list.
 func (sl *SanctionLists) Provenances() []sanctions.Provenance {
 	out := []sanctions.Provenance{}
-	for _, l := range sl.state.Load().lists {
+	for _, l := range sl.current().lists {
 		out = append(out, l.list.Provenance)
 	}
 	return out
@@ -203,7 +211,7 @@ func (sl *SanctionLists) Provenances() []sanctions.Provenance {
 
 // Screen screens req against the loaded lists; ErrNoSanctionsList if none.
 func (sl *SanctionLists) Screen(req sanctions.Request) (*sanctions.Screening, error) {
-	st := sl.state.Load()
+	st := sl.current()
 	if len(st.lists) == 0 {
 		return nil, ErrNoSanctionsList
 	}
@@ -263,7 +271,7 @@ func (sl *SanctionLists) Import(f listFormat, tmps []string, record func(*sancti
 		removeAll(created)
 		return nil, err
 	}
-	st := sl.state.Load()
+	st := sl.current()
 	for _, old := range st.lists {
 		if old.list.Provenance.Source == l.Provenance.Source && old.files[0] != stored[0] {
 			supersede(sl.Dir, old.files)
