@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -134,11 +135,35 @@ CREATE TABLE inc_head (
 	id      INTEGER PRIMARY KEY CHECK (id = 1),
 	applied INTEGER NOT NULL
 );`,
+	2: `
+CREATE TABLE inc_clocks (
+	incident    TEXT NOT NULL,
+	regime      TEXT NOT NULL,
+	event       TEXT NOT NULL,
+	at          TEXT NOT NULL,
+	rationale   TEXT NOT NULL,
+	declared_by TEXT NOT NULL,
+	idx         INTEGER NOT NULL,
+	PRIMARY KEY (incident, regime, event)
+);
+CREATE TABLE inc_submissions (
+	idx         INTEGER PRIMARY KEY,
+	incident    TEXT NOT NULL,
+	regime      TEXT NOT NULL,
+	deadline    TEXT NOT NULL,
+	channel     TEXT NOT NULL,
+	reference   TEXT NOT NULL,
+	sent_sha256 TEXT NOT NULL,
+	at          TEXT NOT NULL,
+	late_reason TEXT NOT NULL,
+	submitted_by TEXT NOT NULL
+);
+CREATE INDEX inc_submissions_incident ON inc_submissions(incident, idx);`,
 }
 
 // tables are the projection's tables, compared by the rebuild test;
 // Rebuild empties them and inc_head (the last log index seen).
-var tables = []string{"inc_incidents", "inc_notes", "inc_observables", "inc_events", "inc_evidence", "inc_custody", "inc_actions", "inc_approvals", "inc_timeline"}
+var tables = []string{"inc_incidents", "inc_notes", "inc_observables", "inc_events", "inc_evidence", "inc_custody", "inc_actions", "inc_approvals", "inc_timeline", "inc_clocks", "inc_submissions"}
 
 // execer is what apply needs of a transaction.
 type execer interface {
@@ -254,6 +279,12 @@ func apply(ctx context.Context, tx execer, index int64, leaf string, h evidence.
 			set, args = set+", error = ?", append(args, p.Error)
 		}
 		err = updateAction(ctx, tx, index, h, p.Action, set, args...)
+	case *clockDeclaredPayload:
+		tl.subject, tl.summary = p.Regime, "clock "+p.Regime+" "+cmp.Or(p.Event, "trigger")+" at "+p.At
+		err = applyClockDeclared(ctx, tx, index, h, p)
+	case *clockSubmittedPayload:
+		tl.subject, tl.summary = p.Regime+"/"+p.Deadline, "submitted "+p.Regime+" "+p.Deadline+" via "+p.Channel+" ref "+p.Reference
+		err = applyClockSubmitted(ctx, tx, index, h, p)
 	}
 	if err != nil {
 		return err

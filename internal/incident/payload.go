@@ -203,6 +203,10 @@ func decodePayload(kind string, b []byte) (any, error) {
 		v = new(executingPayload)
 	case KindExecuted, KindFailed, KindVerified, KindExpired, KindReverted:
 		v = new(outcomePayload)
+	case KindClockDeclared:
+		v = new(clockDeclaredPayload)
+	case KindClockSubmitted:
+		v = new(clockSubmittedPayload)
 	default:
 		return nil, fmt.Errorf("%q is not an incident kind", kind)
 	}
@@ -219,7 +223,7 @@ func decodePayload(kind string, b []byte) (any, error) {
 
 // ours reports whether kind is written by the desk.
 func ours(kind string) bool {
-	return strings.HasPrefix(kind, "incident.") || strings.HasPrefix(kind, "evidence.") || strings.HasPrefix(kind, "action.")
+	return strings.HasPrefix(kind, "incident.") || strings.HasPrefix(kind, "evidence.") || strings.HasPrefix(kind, "action.") || strings.HasPrefix(kind, "clock.")
 }
 
 // Text limits.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
@@ -70,6 +71,13 @@ func scenario(t *testing.T, e *env) int64 {
 	}
 	decided(t, e.desk, inc2.ID, guard.Request{Action: guard.Action{Kind: "remote_access", Target: "198.51.100.9"}})
 	must(e.desk.Propose(ctx, luca, inc2.ID, isolation("ws7")))
+
+	aware := time.Now().Add(-2 * time.Hour)
+	must(e.desk.DeclareRegime(ctx, paola, inc.ID, "nis2-it", aware, "ransomware stopped the PACS"))
+	must(e.desk.DeclareRegime(ctx, paola, inc.ID, "law90", aware, "ASL in scope of L. 90"))
+	must(e.desk.DeclareRegime(ctx, luca, inc2.ID, "dora", aware, "payment service affected"))
+	must(e.desk.DeclareEvent(ctx, luca, inc2.ID, "dora", "classified_major", aware.Add(time.Hour), "criteria of RTS 2024/1772 met"))
+	must(e.desk.RecordSubmission(ctx, paola, inc.ID, "nis2-it", "pre_notification", Submission{Channel: "ACN portal", Reference: "ACN-1", SentSHA256: strings.Repeat("ef", 32)}))
 	return noteIdx
 }
 
