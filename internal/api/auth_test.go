@@ -398,6 +398,12 @@ var matrix = []struct {
 	{"POST /api/v1/actions/{id}/verify", "/api/v1/actions/ACT-NONE/verify", `{}`, caseWork},
 	{"POST /api/v1/actions/{id}/expire", "/api/v1/actions/ACT-NONE/expire", `{}`, caseWork},
 	{"POST /api/v1/actions/{id}/revert", "/api/v1/actions/ACT-NONE/revert", `{}`, caseWork},
+	// Regulatory clocks: filed by case work, legal counsel and the DPO.
+	{"POST /api/v1/incidents/{id}/clocks", "/api/v1/incidents/INC-NONE/clocks", `{}`, clockFilers},
+	{"POST /api/v1/incidents/{id}/clocks/{regime}/submissions", "/api/v1/incidents/INC-NONE/clocks/gdpr-33/submissions", `{}`, clockFilers},
+	{"GET /api/v1/incidents/{id}/clocks", "/api/v1/incidents/INC-NONE/clocks", "", anyone},
+	{"GET /api/v1/clocks/due", "/api/v1/clocks/due?within=24h", "", anyone},
+	{"GET /api/v1/regimes", "/api/v1/regimes", "", anyone},
 	// Sanctions: importing for legal counsel, the DPO and the admin;
 	// screening for case work and legal work.
 	{"POST /api/v1/sanctions/lists", "/api/v1/sanctions/lists?format=eu-xml", `{}`, []string{RoleLegalCounsel, RoleDPO, RoleAdmin}},
@@ -407,6 +413,7 @@ var matrix = []struct {
 
 var (
 	caseWork      = []string{RoleAnalyst, RoleIncidentCommander}
+	clockFilers   = []string{RoleAnalyst, RoleIncidentCommander, RoleLegalCounsel, RoleDPO}
 	approvalRoles = []string{RoleAnalyst, RoleIncidentCommander, RoleBusinessOwner, RoleLegalCounsel, RoleDPO, RoleExecutive, RoleBoard}
 )
 
