@@ -357,18 +357,38 @@ func (d *Desk) DeclareEvent(ctx context.Context, actor Actor, incident, regime, 
 	if at.IsZero() || at.After(d.clock().Add(MaxClockSkew)) {
 		return 0, invalidf("the trigger time must be given and not in the future")
 	}
-	declared, err := d.declared(ctx, incident, regime)
+	return d.writeChecked(ctx, actor, incident, KindClockDeclared, func() (any, error) {
+		declared, err := d.declared(ctx, incident, regime)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := declared[event]; dup {
+			return nil, invalidf("regime %s %s is already declared on %s", regime, cmp.Or(event, "trigger"), incident)
+		}
+		if _, ok := declared[""]; event != "" && !ok {
+			return nil, invalidf("declare regime %s on %s first", regime, incident)
+		}
+		return clockDeclaredPayload{ID: incident, Regime: regime, Event: event, At: at.UTC().Format(evidence.TimeFormat), Rationale: rationale}, nil
+	})
+}
+
+// writeChecked appends an entry of kind for incident id under the desk's
+// lock, after check, which sees the state the entry is applied to (so two
+// identical requests cannot both pass it) and returns the payload.
+func (d *Desk) writeChecked(ctx context.Context, actor Actor, id, kind string, check func() (any, error)) (int64, error) {
+	if err := d.lock(ctx, actor); err != nil {
+		return 0, err
+	}
+	defer d.unlock()
+	if !d.exists(ctx, `SELECT 1 FROM inc_incidents WHERE id = ?`, id) {
+		return 0, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	p, err := check()
 	if err != nil {
 		return 0, err
 	}
-	if _, dup := declared[event]; dup {
-		return 0, invalidf("regime %s %s is already declared on %s", regime, cmp.Or(event, "trigger"), incident)
-	}
-	if _, ok := declared[""]; event != "" && !ok {
-		return 0, invalidf("declare regime %s on %s first", regime, incident)
-	}
-	p := clockDeclaredPayload{ID: incident, Regime: regime, Event: event, At: at.UTC().Format(evidence.TimeFormat), Rationale: rationale}
-	return d.writeFor(ctx, actor, incident, KindClockDeclared, p)
+	rcpt, err := d.write(ctx, actor, kind, id, p)
+	return rcpt.Index, err
 }
 
 // RecordSubmission records what was sent to meet a deadline. A submission
@@ -395,24 +415,25 @@ func (d *Desk) RecordSubmission(ctx context.Context, actor Actor, incident, regi
 	if s.At.After(now.Add(MaxClockSkew)) {
 		return 0, invalidf("the submission time must not be in the future")
 	}
-	clocks, err := d.Clocks(ctx, incident)
-	if err != nil {
-		return 0, err
-	}
-	i := slices.IndexFunc(clocks, func(c Clock) bool { return c.Regime == regime && c.Deadline == deadline })
-	switch {
-	case i < 0:
-		return 0, invalidf("regime %s is not declared on %s", regime, incident)
-	case clocks[i].Submission != nil && clocks[i].SatisfiedBy == nil:
-		return 0, invalidf("%s %s is already met on %s", regime, deadline, incident)
-	case clocks[i].Due.IsZero():
-		return 0, invalidf("%s %s has not started: what it counts from is not recorded yet", regime, deadline)
-	case s.At.After(clocks[i].Due) && strings.TrimSpace(s.LateReason) == "":
-		return 0, invalidf("%s %s was due at %s: a late submission must give the reasons for the delay (late_reason)", regime, deadline, clocks[i].DueRome)
-	}
-	p := clockSubmittedPayload{ID: incident, Regime: regime, Deadline: deadline, Channel: s.Channel, Reference: s.Reference,
-		SentSHA256: sum, At: s.At.UTC().Format(evidence.TimeFormat), LateReason: s.LateReason}
-	return d.writeFor(ctx, actor, incident, KindClockSubmitted, p)
+	return d.writeChecked(ctx, actor, incident, KindClockSubmitted, func() (any, error) {
+		clocks, err := d.Clocks(ctx, incident)
+		if err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(clocks, func(c Clock) bool { return c.Regime == regime && c.Deadline == deadline })
+		switch {
+		case i < 0:
+			return nil, invalidf("regime %s is not declared on %s", regime, incident)
+		case clocks[i].Submission != nil && clocks[i].SatisfiedBy == nil:
+			return nil, invalidf("%s %s is already met on %s", regime, deadline, incident)
+		case clocks[i].Due.IsZero():
+			return nil, invalidf("%s %s has not started: what it counts from is not recorded yet", regime, deadline)
+		case s.At.After(clocks[i].Due) && strings.TrimSpace(s.LateReason) == "":
+			return nil, invalidf("%s %s was due at %s: a late submission must give the reasons for the delay (late_reason)", regime, deadline, clocks[i].DueRome)
+		}
+		return clockSubmittedPayload{ID: incident, Regime: regime, Deadline: deadline, Channel: s.Channel, Reference: s.Reference,
+			SentSHA256: sum, At: s.At.UTC().Format(evidence.TimeFormat), LateReason: s.LateReason}, nil
+	})
 }
 
 // declared returns the instants declared for a regime on an incident.
