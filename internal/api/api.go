@@ -149,6 +149,7 @@ func (s *Server) routes() []route {
 	}
 	rs = append(rs, s.incidentRoutes()...)
 	rs = append(rs, s.clockRoutes()...)
+	rs = append(rs, s.draftRoutes()...)
 	rs = append(rs, s.sanctionRoutes()...)
 	return rs
 }
