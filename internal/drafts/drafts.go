@@ -74,18 +74,18 @@ var (
 	htmlTemplate = htmltemplate.Must(htmltemplate.New("draft.html.tmpl").ParseFS(templateFS, "templates/draft.html.tmpl"))
 )
 
-// Item is one fact of a field, with the log index of the entry it comes
+// item is one fact of a field, with the log index of the entry it comes
 // from (0 when it has none).
-type Item struct {
+type item struct {
 	Text  string
 	Index int64
 }
 
-// Field is one piece of content the law asks for.
-type Field struct {
+// field is one piece of content the law asks for.
+type field struct {
 	Key     string
 	Label   string
-	Items   []Item
+	Items   []item
 	Missing bool
 }
 
@@ -94,7 +94,7 @@ type document struct {
 	Title, Draft, Channel, BasisLabel, Basis, DeadlineLabel, Deadline  string
 	GeneratedLabel, Generated, IndexLabel, MissingLabel, IncidentLabel string
 	Incident                                                           string
-	Fields                                                             []Field
+	Fields                                                             []field
 	Missing                                                            []string
 }
 
@@ -132,10 +132,10 @@ func Render(kind, lang, format string, c Case, now time.Time) (Draft, error) {
 	}
 	for _, f := range k.Fields {
 		items := f.Fill(in)
-		fl := Field{Key: f.Key, Label: t(k.ID+"."+f.Key, f.Key), Items: items}
+		fl := field{Key: f.Key, Label: t(k.ID+"."+f.Key, f.Key), Items: items}
 		if len(items) == 0 {
 			fl.Missing = true
-			fl.Items = []Item{{Text: t("to_complete")}}
+			fl.Items = []item{{Text: t("to_complete")}}
 			doc.Missing = append(doc.Missing, f.Key)
 		}
 		doc.Fields = append(doc.Fields, fl)

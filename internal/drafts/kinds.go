@@ -20,7 +20,7 @@ type input struct {
 // a person must complete it.
 type fieldSpec struct {
 	Key  string
-	Fill func(in input) []Item
+	Fill func(in input) []item
 }
 
 // kind is a notification a draft can be made for.
@@ -53,7 +53,7 @@ func Kinds() []string {
 }
 
 // toComplete is a field no fact of the case fills.
-func toComplete(input) []Item { return nil }
+func toComplete(input) []item { return nil }
 
 var (
 	fIncident    = fieldSpec{"incident_field", incidentRef}
@@ -63,10 +63,10 @@ var (
 )
 
 func awareness(regime string) fieldSpec {
-	return fieldSpec{"aware_at", func(in input) []Item {
+	return fieldSpec{"aware_at", func(in input) []item {
 		for _, c := range in.c.Clocks {
 			if c.Regime == regime && !c.Trigger.IsZero() {
-				return []Item{{Text: romeTime(c.Trigger)}}
+				return []item{{Text: romeTime(c.Trigger)}}
 			}
 		}
 		return nil
@@ -132,57 +132,57 @@ func (k kind) deadline(in input) (string, bool) {
 	return in.t(k.ID + ".no_clock"), !k.ClockOptional
 }
 
-func incidentRef(in input) []Item {
+func incidentRef(in input) []item {
 	i := in.c.Incident
-	return []Item{{Text: fmt.Sprintf("%s, %q, %s, %s", i.ID, i.Title, i.Status, romeTime(i.CreatedAt)), Index: i.CreatedIndex}}
+	return []item{{Text: fmt.Sprintf("%s, %q, %s, %s", i.ID, i.Title, i.Status, romeTime(i.CreatedAt)), Index: i.CreatedIndex}}
 }
 
-func description(in input) []Item {
+func description(in input) []item {
 	if in.c.Incident.Erased || strings.TrimSpace(in.c.Incident.Description) == "" {
 		return nil
 	}
-	return []Item{{Text: in.c.Incident.Description, Index: in.c.Incident.CreatedIndex}}
+	return []item{{Text: in.c.Incident.Description, Index: in.c.Incident.CreatedIndex}}
 }
 
-func severity(in input) []Item {
+func severity(in input) []item {
 	if in.c.Incident.Severity == "" {
 		return nil
 	}
-	return []Item{{Text: string(in.c.Incident.Severity), Index: in.c.Incident.UpdatedIndex}}
+	return []item{{Text: string(in.c.Incident.Severity), Index: in.c.Incident.UpdatedIndex}}
 }
 
-func categories(in input) []Item {
+func categories(in input) []item {
 	if len(in.c.Incident.Categories) == 0 {
 		return nil
 	}
-	return []Item{{Text: strings.Join(in.c.Incident.Categories, ", "), Index: in.c.Incident.UpdatedIndex}}
+	return []item{{Text: strings.Join(in.c.Incident.Categories, ", "), Index: in.c.Incident.UpdatedIndex}}
 }
 
-func timeline(in input) []Item {
-	var out []Item
+func timeline(in input) []item {
+	var out []item
 	for _, it := range in.c.Timeline {
-		out = append(out, Item{Text: fmt.Sprintf("%s %s: %s", romeTime(it.Time), it.Kind, it.Summary), Index: it.Index})
+		out = append(out, item{Text: fmt.Sprintf("%s %s: %s", romeTime(it.Time), it.Kind, it.Summary), Index: it.Index})
 	}
 	return out
 }
 
 // facts are the description and the timeline: the essential facts of a
 // crime report.
-func facts(in input) []Item { return append(description(in), timeline(in)...) }
+func facts(in input) []item { return append(description(in), timeline(in)...) }
 
-func iocs(in input) []Item {
-	var out []Item
+func iocs(in input) []item {
+	var out []item
 	for _, o := range in.c.Observables {
-		out = append(out, Item{Text: fmt.Sprintf("%s %s (%s – %s)", o.Type, o.Value, romeTime(o.FirstSeen), romeTime(o.LastSeen)), Index: o.FirstIndex})
+		out = append(out, item{Text: fmt.Sprintf("%s %s (%s – %s)", o.Type, o.Value, romeTime(o.FirstSeen), romeTime(o.LastSeen)), Index: o.FirstIndex})
 	}
 	return out
 }
 
-func notes(in input) []Item {
-	var out []Item
+func notes(in input) []item {
+	var out []item
 	for _, n := range in.c.Notes {
 		if !n.Erased {
-			out = append(out, Item{Text: fmt.Sprintf("%s (%s, %s)", n.Text, n.Author, romeTime(n.At)), Index: n.Index})
+			out = append(out, item{Text: fmt.Sprintf("%s (%s, %s)", n.Text, n.Author, romeTime(n.At)), Index: n.Index})
 		}
 	}
 	return out
@@ -190,49 +190,49 @@ func notes(in input) []Item {
 
 // mitigations are the actions taken or under way (not refused, failed or
 // expired).
-func mitigations(in input) []Item {
-	var out []Item
+func mitigations(in input) []item {
+	var out []item
 	for _, a := range in.c.Actions {
 		if a.Erased || slices.Contains([]incident.ActionState{incident.Proposed, incident.Decided, incident.Failed, incident.Expired}, a.State) {
 			continue
 		}
-		out = append(out, Item{Text: fmt.Sprintf("%s %s: %s (%s)", a.Request.Action.Kind, a.Request.Action.Target, a.State, romeTime(a.UpdatedAt)), Index: a.UpdatedIndex})
+		out = append(out, item{Text: fmt.Sprintf("%s %s: %s (%s)", a.Request.Action.Kind, a.Request.Action.Target, a.State, romeTime(a.UpdatedAt)), Index: a.UpdatedIndex})
 	}
 	return out
 }
 
-func proof(in input) []Item {
-	var out []Item
+func proof(in input) []item {
+	var out []item
 	for _, e := range in.c.Evidence {
 		if e.Erased {
 			continue
 		}
-		out = append(out, Item{Text: fmt.Sprintf("%s: %s, SHA-256 %s, %d bytes, %s, %s (%s, %s)", e.ID, e.Source, e.SHA256, e.Size, e.MediaType, e.Method, e.AcquiredBy, romeTime(e.AcquiredAt)), Index: e.AcquiredIndex})
+		out = append(out, item{Text: fmt.Sprintf("%s: %s, SHA-256 %s, %d bytes, %s, %s (%s, %s)", e.ID, e.Source, e.SHA256, e.Size, e.MediaType, e.Method, e.AcquiredBy, romeTime(e.AcquiredAt)), Index: e.AcquiredIndex})
 	}
 	return out
 }
 
 // acquiredAt is when the notice of the crime was acquired: the trigger of
 // the complaint's clock when declared, otherwise the incident's opening.
-func acquiredAt(in input) []Item {
+func acquiredAt(in input) []item {
 	for _, c := range in.c.Clocks {
 		if c.Regime == "querela" && !c.Trigger.IsZero() {
-			return []Item{{Text: romeTime(c.Trigger)}}
+			return []item{{Text: romeTime(c.Trigger)}}
 		}
 	}
 	if i := in.c.Incident; !i.CreatedAt.IsZero() {
-		return []Item{{Text: romeTime(i.CreatedAt), Index: i.CreatedIndex}}
+		return []item{{Text: romeTime(i.CreatedAt), Index: i.CreatedIndex}}
 	}
 	return nil
 }
 
 // lateReason is missing only when the GDPR deadline has passed with no
 // submission: a late notification must give the reasons for the delay.
-func lateReason(in input) []Item {
+func lateReason(in input) []item {
 	for _, c := range in.c.Clocks {
 		if c.Regime == "gdpr-33" && c.Deadline == "notification" && !c.Due.IsZero() && in.now.After(c.Due) && c.Submission == nil {
 			return nil
 		}
 	}
-	return []Item{{Text: in.t("not_late")}}
+	return []item{{Text: in.t("not_late")}}
 }
