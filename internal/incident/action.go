@@ -20,6 +20,11 @@ func (d *Desk) Propose(ctx context.Context, actor Actor, incident string, req gu
 	}
 	req.Proposer = actor.Name
 	req.Approvals = nil // approvals are the desk's logged records, added at each decision
+	if isRansomAction(req) {
+		// Ransom track (ransom.go): the notifications and the screening
+		// are the track's logged records, filled in at each decision.
+		req.Notifications, req.Sanctions = nil, nil
+	}
 	req.Now = req.Now.UTC()
 	if err := d.lock(ctx, actor); err != nil {
 		return Action{}, err
@@ -69,12 +74,19 @@ func (d *Desk) Decide(ctx context.Context, actor Actor, id string) (Action, erro
 }
 
 // decide runs the guardrail on the action's request with its recorded
-// approvals.
+// approvals and, for a ransom action, the facts of the incident's ransom
+// track (fillFromTrack in ransom.go). Decide and the re-check before
+// execution both come through here.
 func (d *Desk) decide(ctx context.Context, a Action) (guard.Decision, error) {
 	req := a.Request
 	req.Approvals = nil
 	for _, ap := range a.Approvals {
 		req.Approvals = append(req.Approvals, guard.Approval{Role: ap.Role, By: ap.By, At: ap.At})
+	}
+	// Ransom track: notifications and sanctions from the log, never from
+	// the client.
+	if err := d.fillFromTrack(ctx, a.Incident, &req); err != nil {
+		return guard.Decision{}, err
 	}
 	dec, err := d.decider.Decide(ctx, req, a.Incident)
 	if err != nil {

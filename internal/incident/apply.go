@@ -159,11 +159,12 @@ CREATE TABLE inc_submissions (
 	submitted_by TEXT NOT NULL
 );
 CREATE INDEX inc_submissions_incident ON inc_submissions(incident, idx);`,
+	3: ransomMigration, // ransom.go
 }
 
 // tables are the projection's tables, compared by the rebuild test;
 // Rebuild empties them and inc_head (the last log index seen).
-var tables = []string{"inc_incidents", "inc_notes", "inc_observables", "inc_events", "inc_evidence", "inc_custody", "inc_actions", "inc_approvals", "inc_timeline", "inc_clocks", "inc_submissions"}
+var tables = []string{"inc_incidents", "inc_notes", "inc_observables", "inc_events", "inc_evidence", "inc_custody", "inc_actions", "inc_approvals", "inc_timeline", "inc_clocks", "inc_submissions", "inc_ransom", "inc_ransom_reports", "inc_ransom_messages", "inc_ransom_screenings"}
 
 // execer is what apply needs of a transaction.
 type execer interface {
@@ -285,6 +286,8 @@ func apply(ctx context.Context, tx execer, index int64, leaf string, h evidence.
 	case *clockSubmittedPayload:
 		tl.subject, tl.summary = p.Regime+"/"+p.Deadline, "submitted "+p.Regime+" "+p.Deadline+" via "+p.Channel+" ref "+p.Reference
 		err = applyClockSubmitted(ctx, tx, index, h, p)
+	default:
+		_, err = applyRansom(ctx, tx, index, h, v, &tl) // ransom.go
 	}
 	if err != nil {
 		return err

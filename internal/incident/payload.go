@@ -208,7 +208,9 @@ func decodePayload(kind string, b []byte) (any, error) {
 	case KindClockSubmitted:
 		v = new(clockSubmittedPayload)
 	default:
-		return nil, fmt.Errorf("%q is not an incident kind", kind)
+		if v = ransomPayload(kind); v == nil { // ransom.go
+			return nil, fmt.Errorf("%q is not an incident kind", kind)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -223,7 +225,7 @@ func decodePayload(kind string, b []byte) (any, error) {
 
 // ours reports whether kind is written by the desk.
 func ours(kind string) bool {
-	return strings.HasPrefix(kind, "incident.") || strings.HasPrefix(kind, "evidence.") || strings.HasPrefix(kind, "action.") || strings.HasPrefix(kind, "clock.")
+	return strings.HasPrefix(kind, "incident.") || strings.HasPrefix(kind, "evidence.") || strings.HasPrefix(kind, "action.") || strings.HasPrefix(kind, "clock.") || strings.HasPrefix(kind, "ransom.")
 }
 
 // Text limits.

@@ -78,6 +78,12 @@ func scenario(t *testing.T, e *env) int64 {
 	must(e.desk.DeclareRegime(ctx, luca, inc2.ID, "dora", aware, "payment service affected"))
 	must(e.desk.DeclareEvent(ctx, luca, inc2.ID, "dora", "classified_major", aware.Add(time.Hour), "criteria of RTS 2024/1772 met"))
 	must(e.desk.RecordSubmission(ctx, paola, inc.ID, "nis2-it", "pre_notification", Submission{Channel: "ACN portal", Reference: "ACN-1", SentSHA256: strings.Repeat("ef", 32)}))
+
+	must(e.desk.MarkExtortion(ctx, marta, inc.ID, "ransom note on ws7"))
+	must(e.desk.RecordAuthorityReport(ctx, marta, inc.ID, "police", "PP-2026-1142", aware))
+	_, _, err = e.desk.ArchiveMessage(ctx, marta, inc.ID, RansomMessage{Direction: "inbound", Channel: "tox", SHA256: strings.Repeat("12", 32), At: aware, Summary: "demand"})
+	must(nil, err)
+	must(e.desk.LinkScreening(ctx, marta, inc.ID, logScreening(t, e.log, inc.ID, "clear", aware)))
 	return noteIdx
 }
 
