@@ -151,6 +151,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.clockRoutes()...)
 	rs = append(rs, s.draftRoutes()...)
 	rs = append(rs, s.sanctionRoutes()...)
+	rs = append(rs, s.ransomRoutes()...)
 	return rs
 }
 

@@ -411,11 +411,18 @@ var matrix = []struct {
 	{"POST /api/v1/sanctions/lists", "/api/v1/sanctions/lists?format=eu-xml", `{}`, []string{RoleLegalCounsel, RoleDPO, RoleAdmin}},
 	{"GET /api/v1/sanctions/lists", "/api/v1/sanctions/lists", "", anyone},
 	{"POST /api/v1/sanctions/screen", "/api/v1/sanctions/screen", `{}`, []string{RoleAnalyst, RoleIncidentCommander, RoleLegalCounsel, RoleDPO}},
+	// Ransom track: kept by the incident commander, legal counsel and the DPO.
+	{"POST /api/v1/incidents/{id}/ransom", "/api/v1/incidents/INC-NONE/ransom", `{}`, ransomKeepers},
+	{"POST /api/v1/incidents/{id}/ransom/authority-reports", "/api/v1/incidents/INC-NONE/ransom/authority-reports", `{}`, ransomKeepers},
+	{"POST /api/v1/incidents/{id}/ransom/messages", "/api/v1/incidents/INC-NONE/ransom/messages", `{}`, ransomKeepers},
+	{"POST /api/v1/incidents/{id}/ransom/screenings", "/api/v1/incidents/INC-NONE/ransom/screenings", `{}`, ransomKeepers},
+	{"GET /api/v1/incidents/{id}/ransom", "/api/v1/incidents/INC-NONE/ransom", "", anyone},
 }
 
 var (
 	caseWork      = []string{RoleAnalyst, RoleIncidentCommander}
 	clockFilers   = []string{RoleAnalyst, RoleIncidentCommander, RoleLegalCounsel, RoleDPO}
+	ransomKeepers = []string{RoleIncidentCommander, RoleLegalCounsel, RoleDPO}
 	approvalRoles = []string{RoleAnalyst, RoleIncidentCommander, RoleBusinessOwner, RoleLegalCounsel, RoleDPO, RoleExecutive, RoleBoard}
 )
 

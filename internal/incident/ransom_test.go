@@ -26,7 +26,7 @@ const listSHA = "5f0c6e8d2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c
 func logScreening(t *testing.T, l Log, incident, result string, at time.Time) int64 {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"screened_at": at.UTC(), "by": "paola", "subjects": []any{}, "result": result,
-		"lists": []map[string]any{{"source": "ofac_sdn", "format": "sdn_csv", "sha256": listSHA, "files": []any{}, "entries": 3}},
+		"lists":  []map[string]any{{"source": "ofac_sdn", "format": "sdn_csv", "sha256": listSHA, "files": []any{}, "entries": 3}},
 		"method": map[string]any{}, "matches": []any{}, "notes": []string{}})
 	r, err := l.Append(context.Background(), evidence.Record{Kind: SanctionsScreeningKind, Actor: "paola", Incident: incident, Payload: b})
 	if err != nil {
