@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,12 +201,16 @@ func (sl *SanctionLists) current() *sanctionState {
 	return &sanctionState{}
 }
 
-// Provenances returns the provenance of every loaded list.
+// Provenances returns the provenance of every loaded list, ordered by
+// source and format (the same order whatever order they were loaded in).
 func (sl *SanctionLists) Provenances() []sanctions.Provenance {
 	out := []sanctions.Provenance{}
 	for _, l := range sl.current().lists {
 		out = append(out, l.list.Provenance)
 	}
+	slices.SortFunc(out, func(a, b sanctions.Provenance) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Format, b.Format))
+	})
 	return out
 }
 

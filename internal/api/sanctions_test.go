@@ -138,7 +138,7 @@ func TestSanctionsImport(t *testing.T) {
 	for _, p := range got.Lists {
 		formats = append(formats, p.Format)
 	}
-	if want := []string{sanctions.FormatOFACAdvanced, sanctions.FormatEUXML}; !slices.Equal(formats, want) {
+	if want := []string{sanctions.FormatEUXML, sanctions.FormatOFACAdvanced}; !slices.Equal(formats, want) { // ordered by source
 		t.Errorf("got lists %v, want %v", formats, want)
 	}
 	if n := len(as.storedFiles(t)); n != 2 {
