@@ -99,6 +99,10 @@ type Deadline struct {
 	// anchor is known (DORA's initial notification: 4 h after
 	// classification and at most 24 h after awareness).
 	Within []Offset `json:"within"`
+	// WithoutUndueDelay marks a duty the law gives no fixed term (GDPR
+	// art. 34): it has no due time, is "without_undue_delay" from its
+	// trigger until it is met, and Within is empty.
+	WithoutUndueDelay bool `json:"without_undue_delay,omitempty"`
 	// SatisfiedBy are deadlines of other regimes whose submission also
 	// fulfils this one (a NIS notification fulfils Law 90/2024 art. 1).
 	SatisfiedBy []Ref  `json:"satisfied_by,omitempty"`
@@ -177,6 +181,14 @@ var Regimes = []Regime{
 		Notes: "every breach is documented internally (art. 33(5)), notified or not",
 	},
 	{
+		ID: "gdpr-34", Name: "GDPR art. 34",
+		Sources: []string{"Regulation (EU) 2016/679 art. 34"},
+		Trigger: "assessing that the breach is likely to result in a high risk to the rights and freedoms of natural persons",
+		Deadlines: []Deadline{{Label: "communication", WithoutUndueDelay: true,
+			Notes: "to the data subjects in plain language (or a public notice if individual notice needs disproportionate effort); not required if the data are unintelligible, later measures removed the high risk, or the Garante decides otherwise"}},
+		Notes: "no fixed term: the law says without undue delay",
+	},
+	{
 		ID: "dora", Name: "DORA art. 19 (Reg. 2022/2554; RTS 2025/301, ITS 2025/302)",
 		Sources: []string{"Regulation (EU) 2022/2554 art. 19", "Delegated Regulation (EU) 2025/301", "Implementing Regulation (EU) 2025/302"},
 		Trigger: "becoming aware of the incident",
@@ -229,6 +241,9 @@ const (
 	ClockOverdue ClockState = "overdue"
 	ClockMet     ClockState = "met"
 	ClockMetLate ClockState = "met_late"
+	// ClockUndelayed: a duty with no fixed term is owed now, "without
+	// undue delay" (GDPR art. 34), and not yet met.
+	ClockUndelayed ClockState = "without_undue_delay"
 )
 
 // DueSoonWithin is how close a deadline is "due soon" in Clocks.
@@ -248,6 +263,8 @@ type Clock struct {
 	// deadline whose submission did, if not this one's own.
 	Submission  *Submission `json:"submission,omitempty"`
 	SatisfiedBy *Ref        `json:"satisfied_by,omitempty"`
+	// WithoutUndueDelay is the deadline's flag (no fixed due time).
+	WithoutUndueDelay bool `json:"without_undue_delay,omitempty"`
 }
 
 // Declared are the trigger instants recorded for one regime on one
@@ -260,7 +277,7 @@ type Declared map[string]time.Time
 func ComputeClocks(r Regime, triggers Declared, subs map[Ref]Submission, now time.Time, within time.Duration) []Clock {
 	out := make([]Clock, 0, len(r.Deadlines))
 	for _, d := range r.Deadlines {
-		c := Clock{Regime: r.ID, Deadline: d.Label, Trigger: triggers[""], State: ClockWaiting}
+		c := Clock{Regime: r.ID, Deadline: d.Label, Trigger: triggers[""], State: ClockWaiting, WithoutUndueDelay: d.WithoutUndueDelay}
 		for _, o := range d.Within {
 			var anchor time.Time
 			var ok bool
@@ -304,6 +321,8 @@ func ComputeClocks(r Regime, triggers Declared, subs map[Ref]Submission, now tim
 			}
 		} else if c.Submission != nil {
 			c.State = ClockMet
+		} else if _, declared := triggers[""]; d.WithoutUndueDelay && declared {
+			c.State, c.Basis = ClockUndelayed, "without undue delay after the trigger"
 		}
 		out = append(out, c)
 	}
@@ -426,9 +445,9 @@ func (d *Desk) RecordSubmission(ctx context.Context, actor Actor, incident, regi
 			return nil, invalidf("regime %s is not declared on %s", regime, incident)
 		case clocks[i].Submission != nil && clocks[i].SatisfiedBy == nil:
 			return nil, invalidf("%s %s is already met on %s", regime, deadline, incident)
-		case clocks[i].Due.IsZero():
+		case clocks[i].Due.IsZero() && !(clocks[i].WithoutUndueDelay && !clocks[i].Trigger.IsZero()):
 			return nil, invalidf("%s %s has not started: what it counts from is not recorded yet", regime, deadline)
-		case s.At.After(clocks[i].Due) && strings.TrimSpace(s.LateReason) == "":
+		case !clocks[i].Due.IsZero() && s.At.After(clocks[i].Due) && strings.TrimSpace(s.LateReason) == "":
 			return nil, invalidf("%s %s was due at %s: a late submission must give the reasons for the delay (late_reason)", regime, deadline, clocks[i].DueRome)
 		}
 		return clockSubmittedPayload{ID: incident, Regime: regime, Deadline: deadline, Channel: s.Channel, Reference: s.Reference,
@@ -539,7 +558,9 @@ func (d *Desk) DueSoon(ctx context.Context, within time.Duration, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	out := slices.DeleteFunc(all, func(c Clock) bool { return c.State != ClockDueSoon && c.State != ClockOverdue })
+	out := slices.DeleteFunc(all, func(c Clock) bool {
+		return c.State != ClockDueSoon && c.State != ClockOverdue && c.State != ClockUndelayed
+	})
 	slices.SortStableFunc(out, func(a, b Clock) int { return a.Due.Compare(b.Due) })
 	return out, nil
 }

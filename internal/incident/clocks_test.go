@@ -175,8 +175,8 @@ func TestRegimeTable(t *testing.T) {
 		seen[r.ID] = true
 		var earlier []string
 		for _, d := range r.Deadlines {
-			if len(d.Within) == 0 {
-				t.Errorf("%s %s has no limit", r.ID, d.Label)
+			if len(d.Within) == 0 && !d.WithoutUndueDelay || len(d.Within) > 0 && d.WithoutUndueDelay {
+				t.Errorf("%s %s: a deadline has limits or is without undue delay, exactly one of the two", r.ID, d.Label)
 			}
 			for _, o := range d.Within {
 				label, sub := strings.CutPrefix(o.From, "submitted:")
