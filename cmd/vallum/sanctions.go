@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/vallum/vallum/internal/sanctions"
 )
@@ -40,8 +43,8 @@ func runSanctions(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runSanctionsImport(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "sanctions import", "sanctions import --format ofac-csv|ofac-xml|ofac-advanced|eu-xml [--alt ALT.csv] FILE")
-	format := fs.String("format", "", "list format: ofac-csv (sdn.csv, with --alt alt.csv), ofac-xml (SDN.XML), ofac-advanced (SDN_ADVANCED.XML), eu-xml (EU FSF XML)")
+	fs := newFlagSet(env, "sanctions import", "sanctions import [--format ofac-csv|ofac-xml|ofac-advanced|eu-xml] [--alt ALT.csv] FILE")
+	format := fs.String("format", "", "list format: ofac-csv (sdn.csv, with --alt alt.csv), ofac-xml (SDN.XML), ofac-advanced (SDN_ADVANCED.XML), eu-xml (EU FSF XML); default: recognised from the file")
 	alt := fs.String("alt", "", "alt.csv of the same publication, for --format ofac-csv")
 	server, data := addClientFlags(fs)
 	pos, err := parseArgs(fs, args)
@@ -52,7 +55,14 @@ func runSanctionsImport(ctx context.Context, env *cliEnv, args []string) error {
 		return &exitError{code: exitBadInput, err: withHint(errors.New("want exactly one list file"), "run 'vallum sanctions import --help'")}
 	}
 	if *format == "" {
-		return &exitError{code: exitBadInput, err: withHint(errors.New("--format is required"), "pass --format ofac-csv, ofac-xml, ofac-advanced or eu-xml")}
+		f, altPath, err := detectListFormat(pos[0])
+		if err != nil {
+			return &exitError{code: exitBadInput, err: withHint(err, "pass --format ofac-csv, ofac-xml, ofac-advanced or eu-xml")}
+		}
+		*format = f
+		if *alt == "" {
+			*alt = altPath
+		}
 	}
 	if (*format == "ofac-csv") != (*alt != "") {
 		return &exitError{code: exitBadInput, err: withHint(errors.New("--alt goes with --format ofac-csv, and only with it"),
@@ -180,5 +190,42 @@ func runSanctionsScreen(ctx context.Context, env *cliEnv, args []string) error {
 	default:
 		fmt.Fprintln(env.stderr, "vallum: hit: the counterpart is on a sanctions list")
 		return &exitError{code: exitDeny}
+	}
+}
+
+// detectListFormat recognises a list file: a .csv is OFAC's sdn.csv, whose
+// alt.csv must lie beside it; an XML file is told apart by its root
+// element (sdnList, Sanctions, export). Only the start of the file is read;
+// the server parses the whole of it.
+func detectListFormat(path string) (format, alt string, err error) {
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		alt = filepath.Join(filepath.Dir(path), "alt.csv")
+		if _, err := os.Stat(alt); err != nil {
+			return "", "", fmt.Errorf("%s looks like OFAC's sdn.csv, but there is no alt.csv beside it (pass it with --alt)", path)
+		}
+		return "ofac-csv", alt, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", fmt.Errorf("couldn't read the list file: %w", err)
+	}
+	defer f.Close()
+	dec := xml.NewDecoder(io.LimitReader(f, 64<<10))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", "", fmt.Errorf("couldn't recognise the format of %s (not CSV, and no XML root element in its first 64 KiB)", path)
+		}
+		if el, ok := tok.(xml.StartElement); ok {
+			switch el.Name.Local {
+			case "sdnList":
+				return "ofac-xml", "", nil
+			case "Sanctions":
+				return "ofac-advanced", "", nil
+			case "export":
+				return "eu-xml", "", nil
+			}
+			return "", "", fmt.Errorf("couldn't recognise the format of %s: root element <%s>", path, el.Name.Local)
+		}
 	}
 }
