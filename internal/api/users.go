@@ -380,11 +380,8 @@ func (s *Server) disableUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("user %q is already disabled", usr.Name))
 		return
 	}
-	if !s.logChange(w, r, "user.disabled", userDisabled{Name: usr.Name, Reason: req.Reason}) {
-		return
-	}
-	if _, err := u.db.ExecContext(r.Context(), `UPDATE users SET disabled = 1 WHERE name = ?`, usr.Name); err != nil {
-		s.internalError(w, r, fmt.Errorf("couldn't disable user %q after logging it: %w", usr.Name, err))
+	if !s.logThenUpdate(w, r, "user.disabled", userDisabled{Name: usr.Name, Reason: req.Reason},
+		`UPDATE users SET disabled = 1 WHERE name = ?`, usr.Name) {
 		return
 	}
 	usr.Disabled = true
@@ -408,15 +405,25 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("token %s is already revoked", t.ID))
 		return
 	}
-	if !s.logChange(w, r, "token.revoked", tokenRevoked{User: t.User, TokenID: t.ID}) {
-		return
-	}
-	if _, err := u.db.ExecContext(r.Context(), `UPDATE api_tokens SET revoked = 1 WHERE id = ?`, t.ID); err != nil {
-		s.internalError(w, r, fmt.Errorf("couldn't revoke token %s after logging it: %w", t.ID, err))
+	if !s.logThenUpdate(w, r, "token.revoked", tokenRevoked{User: t.User, TokenID: t.ID},
+		`UPDATE api_tokens SET revoked = 1 WHERE id = ?`, t.ID) {
 		return
 	}
 	t.Revoked = true
 	writeJSON(w, http.StatusOK, map[string]any{"token": t})
+}
+
+// logThenUpdate logs a change of kind, then applies it with one SQL
+// update of the row key; on failure it has written the response.
+func (s *Server) logThenUpdate(w http.ResponseWriter, r *http.Request, kind string, payload any, update, key string) bool {
+	if !s.logChange(w, r, kind, payload) {
+		return false
+	}
+	if _, err := s.Users.db.ExecContext(r.Context(), update, key); err != nil {
+		s.internalError(w, r, fmt.Errorf("couldn't apply %s for %q after logging it: %w", kind, key, err))
+		return false
+	}
+	return true
 }
 
 // existingUser returns the user named in the path; on failure it has
