@@ -106,19 +106,6 @@ func (s *Server) deskError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// decodeBody reads a strict JSON body into v; on failure it has answered.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return false
-	}
-	if err := decodeStrict(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return false
-	}
-	return true
-}
-
 func (s *Server) createIncident(w http.ResponseWriter, r *http.Request) {
 	var in incident.NewIncident
 	if !s.decodeBody(w, r, &in) {

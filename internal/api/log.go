@@ -350,6 +350,19 @@ func writeText(w http.ResponseWriter, b []byte) {
 	w.Write(b)
 }
 
+// decodeBody reads a strict JSON body into v; on failure it has answered.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return false
+	}
+	if err := decodeStrict(body, v); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
+}
+
 // decodeStrict decodes one JSON object into v, rejecting unknown fields
 // and trailing data.
 func decodeStrict(b []byte, v any) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/sanctions"
+	"github.com/vallum/vallum/internal/store"
 )
 
 // MaxSanctionsFile is the largest list file an import accepts (per file:
@@ -268,7 +269,7 @@ func (sl *SanctionLists) Import(f listFormat, tmps []string, record func(*sancti
 		}
 		stored = append(stored, p)
 	}
-	if err := syncDir(sl.Dir); err != nil {
+	if err := store.SyncDir(sl.Dir); err != nil {
 		removeAll(created)
 		return nil, err
 	}
@@ -302,18 +303,6 @@ func removeAll(paths []string) {
 	for _, p := range paths {
 		os.Remove(p)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // spool copies at most max bytes of r into a new temporary file in dir,

@@ -447,15 +447,7 @@ func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request, v any, op
 	if optional && r.ContentLength == 0 {
 		return true
 	}
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return false
-	}
-	if err := decodeStrict(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return false
-	}
-	return true
+	return s.decodeBody(w, r, v)
 }
 
 // logChange appends a user change to the evidence log; on failure it has

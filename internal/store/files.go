@@ -97,7 +97,7 @@ func OpenFiles(dir string, logger *slog.Logger) (*Files, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -679,7 +679,9 @@ func fdatasync(f *os.File) error {
 	}
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries (files created, renamed or removed
+// in it) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
