@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -288,6 +289,9 @@ func (l *Log) checkRecord(rec Record) error {
 	}
 	if len(rec.Payload) > l.cfg.MaxPayload {
 		return fmt.Errorf("%w: payload is %d bytes, the limit is %d", ErrInvalid, len(rec.Payload), l.cfg.MaxPayload)
+	}
+	if !utf8.Valid(rec.Payload) {
+		return fmt.Errorf("%w: payload is not valid UTF-8", ErrInvalid)
 	}
 	if !json.Valid(rec.Payload) {
 		return fmt.Errorf("%w: payload is not a valid JSON document", ErrInvalid)

@@ -193,6 +193,7 @@ func TestAppendRejects(t *testing.T) {
 		{"payload not JSON", func(r *evidence.Record) { r.Payload = []byte(`{`) }},
 		{"empty payload", func(r *evidence.Record) { r.Payload = nil }},
 		{"two JSON values", func(r *evidence.Record) { r.Payload = []byte(`{} {}`) }},
+		{"payload string with invalid UTF-8", func(r *evidence.Record) { r.Payload = []byte("\"\xff\"") }},
 		{"payload over the limit", func(r *evidence.Record) { r.Payload = []byte(`"` + strings.Repeat("x", 64) + `"`) }},
 	}
 	for _, tc := range tests {
