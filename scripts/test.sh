@@ -11,9 +11,12 @@ if ! command -v go >/dev/null; then
 	exit 1
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	# command:package for every outside program a test drives.
 	need=()
-	command -v gcc >/dev/null || need+=(gcc)
-	command -v openssl >/dev/null || need+=(openssl)
+	for pair in gcc:gcc openssl:openssl ssh:openssh-client sshpass:sshpass nmap:nmap hydra:hydra \
+		curl:curl nft:nftables ip:iproute2 unbound:unbound dig:dnsutils chromium:chromium pdftoppm:poppler-utils; do
+		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+	done
 	if [ ${#need[@]} -gt 0 ]; then
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 	fi

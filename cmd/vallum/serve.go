@@ -29,6 +29,22 @@ const (
 	witnessFile = "latest-checkpoint"
 )
 
+// runtime is what serve has opened, handed to the set-up steps of the
+// subsystems (sensors, containment, anchoring, the console), each in its
+// own serve_*.go file.
+type runtime struct {
+	cfg    config.Config
+	logger *slog.Logger
+	log    *evidence.Log
+	db     *store.DB
+	srv    *api.Server
+	desk   *incident.Desk
+	guard  *api.Guard
+	// background are run in the server's errgroup until its context ends;
+	// an error from one stops the server.
+	background []func(context.Context) error
+}
+
 func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "serve", "serve [--config FILE] [--data DIR] [--listen ADDR]")
 	cfgPath := fs.String("config", "", "YAML configuration file (docs/configuration.md); defaults apply without one")
@@ -120,8 +136,18 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 		return fmt.Errorf("couldn't open the incident desk: %w", err)
 	}
 	srv.Desk = desk
+	rt := &runtime{cfg: cfg, logger: logger, log: l, db: db, srv: srv, desk: desk, guard: g}
+	for _, setup := range []func(context.Context, *runtime) error{setupSensors, setupContain, setupAnchor} {
+		if err := setup(ctx, rt); err != nil {
+			return err
+		}
+	}
+	handler, err := setupWeb(ctx, rt, srv.Handler())
+	if err != nil {
+		return err
+	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -146,6 +172,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, env *cli
 	eg.Go(func() error {
 		return db.Project(gctx, l, filepath.Join(cfg.Data, logDir, witnessFile), logger)
 	})
+	for _, run := range rt.background {
+		eg.Go(func() error { return run(gctx) })
+	}
 	eg.Go(func() error {
 		// SIGHUP reloads the rule pack and the perimeter.
 		hup := make(chan os.Signal, 1)

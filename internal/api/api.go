@@ -51,6 +51,18 @@ type Server struct {
 	// Sanctions holds the imported sanctions lists; nil leaves the
 	// sanctions endpoints out.
 	Sanctions *SanctionLists
+	// Events takes sensor events in (remote sensors, webhooks, Suricata)
+	// and serves them; nil leaves its endpoints out (events.go).
+	Events *EventService
+	// Honeytokens issues and lists honeytokens; nil leaves its endpoints
+	// out (honeytokens.go).
+	Honeytokens *HoneytokenService
+	// Contain runs the containment connectors; nil leaves its endpoints
+	// out (contain.go).
+	Contain *ContainService
+	// Bundles exports court bundles and lists time-stamp anchors; nil
+	// leaves its endpoints out (bundles.go).
+	Bundles *BundleService
 
 	// failures counts failed authentications per remote address; it
 	// guards itself.
@@ -152,6 +164,10 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.draftRoutes()...)
 	rs = append(rs, s.sanctionRoutes()...)
 	rs = append(rs, s.ransomRoutes()...)
+	rs = append(rs, s.eventRoutes()...)
+	rs = append(rs, s.honeytokenRoutes()...)
+	rs = append(rs, s.containRoutes()...)
+	rs = append(rs, s.bundleRoutes()...)
 	return rs
 }
 

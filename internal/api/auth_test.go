@@ -98,6 +98,9 @@ func newAuthServer(t *testing.T) *authServer {
 	if s.Sanctions, err = OpenSanctionLists(filepath.Join(t.TempDir(), SanctionsDir), s.Logger); err != nil {
 		t.Fatal(err)
 	}
+	for _, hook := range authServerHooks {
+		hook(t, s)
+	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	return &authServer{testServer: &testServer{Server: hs, log: base.log, db: base.db, vkey: base.vkey}, srv: s, clock: clock, logged: logged}
@@ -350,12 +353,22 @@ var (
 // matrix says who may call each endpoint. Every route the server registers
 // must have a row (TestRoleMatrix checks it): add one with each new
 // endpoint. path is a concrete request for the pattern, body its JSON.
-var matrix = []struct {
+//
+// Endpoint packages in their own files add their rows from an init
+// function in their own test file (matrix = append(matrix, …)), and set up
+// their service on the test server through authServerHooks.
+type matrixRow struct {
 	pattern string
 	path    string
 	body    string
 	allow   []string
-}{
+}
+
+// authServerHooks run on the server newAuthServer builds, before its
+// handler is made: each endpoint package's test file sets its service.
+var authServerHooks []func(t *testing.T, s *Server)
+
+var matrix = []matrixRow{
 	{"GET /log/checkpoint", "/log/checkpoint", "", public},
 	{"GET /log/tile/", "/log/tile/0/000.p/1", "", public},
 	{"GET /log/v1/vkey", "/log/v1/vkey", "", public},
@@ -447,7 +460,8 @@ func TestRoleMatrix(t *testing.T) {
 	}
 
 	var registered []string
-	for _, rt := range (&Server{Users: &Users{}, Desk: &incident.Desk{}, Sanctions: &SanctionLists{}}).routes() {
+	for _, rt := range (&Server{Users: &Users{}, Desk: &incident.Desk{}, Sanctions: &SanctionLists{},
+		Events: &EventService{}, Honeytokens: &HoneytokenService{}, Contain: &ContainService{}, Bundles: &BundleService{}}).routes() {
 		registered = append(registered, rt.pattern)
 	}
 	var tested []string

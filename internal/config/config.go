@@ -28,6 +28,16 @@ type Config struct {
 	API API `yaml:"api"`
 	// Guard configures the legal guardrail.
 	Guard Guard `yaml:"guard"`
+	// Sensors configures the honeypots (sensors.go).
+	Sensors Sensors `yaml:"sensors"`
+	// Intake configures event intake: Suricata, syslog, webhooks (intake.go).
+	Intake Intake `yaml:"intake"`
+	// Contain configures the containment connectors (contain.go).
+	Contain Contain `yaml:"contain"`
+	// Anchor configures RFC 3161 time-stamping (anchor.go).
+	Anchor Anchor `yaml:"anchor"`
+	// Web configures the web console (web.go).
+	Web Web `yaml:"web"`
 }
 
 // Guard configures the legal guardrail.
@@ -114,6 +124,11 @@ func (c *Config) Validate() error {
 	}
 	if c.API.MaxBody < int64(c.Log.MaxPayload) {
 		return fmt.Errorf("config: api.max_body %d is smaller than log.max_payload %d", c.API.MaxBody, c.Log.MaxPayload)
+	}
+	for _, validate := range []func() error{c.Sensors.validate, c.Intake.validate, c.Contain.validate, c.Anchor.validate, c.Web.validate} {
+		if err := validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
