@@ -43,6 +43,10 @@ func commands() []command {
 		{"user", "add users, issue and revoke their API tokens (admin)", runUser},
 		{"guard", "decide a response action offline, explain and lint the rule pack", runGuard},
 		{"sanctions", "import sanctions lists into a running server and screen against them", runSanctions},
+		{"sensor", "run only the honeypots and ship their events to a server", runSensor},
+		{"replay", "replay a recorded honeypot session transcript", runReplay},
+		{"honeytoken", "create and list honeytokens on a running server", runHoneytoken},
+		{"export", "export an incident's court bundle", runExport},
 	}
 }
 

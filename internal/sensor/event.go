@@ -10,6 +10,7 @@ package sensor
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -142,4 +143,25 @@ func NewID(prefix string) string {
 	var b [12]byte
 	rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// Env is what a honeypot is given by the process that runs it (`vallum
+// serve` or `vallum sensor`). Each honeypot package exports
+//
+//	func New(cfg Config, env sensor.Env) (*Server, error)
+//	func (s *Server) Serve(ctx context.Context) error
+//
+// where Serve listens on the addresses of cfg and returns when ctx ends.
+type Env struct {
+	// Name is the sensor's name, the prefix of Event.Sensor ("edge-1").
+	Name string
+	// Sink receives every event.
+	Sink Sink
+	// Dir is the honeypot's own state directory (host keys, transcripts,
+	// quarantine), created with mode 0700 by the caller.
+	Dir string
+	// Budget is the process-wide memory budget for captures.
+	Budget *Budget
+	// Logger is for the operator, never for attacker-controlled secrets.
+	Logger *slog.Logger
 }
