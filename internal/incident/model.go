@@ -190,8 +190,11 @@ var Lifecycle = map[ActionState][]ActionState{
 	Decided:   {Approved, Executing},
 	Approved:  {Executing},
 	Executing: {Executed, Failed},
-	Executed:  {Verified},
-	Verified:  {Expired, Reverted},
+	// Executed → expired/reverted: a connector's containment that was
+	// applied but not (or not successfully) verified can still lapse or be
+	// undone (internal/contain, issue 7).
+	Executed: {Verified, Expired, Reverted},
+	Verified: {Expired, Reverted},
 }
 
 // ApproverRoles are the roles an approval can be given in.
