@@ -1,0 +1,390 @@
+package httppot
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+// Server is the HTTP honeypot. Its configuration is fixed by New; the
+// counters are atomic and everything else is read-only once serving, so
+// its handlers run concurrently without locks.
+type Server struct {
+	cfg    Config
+	env    sensor.Env
+	name   string // Event.Sensor
+	gate   *sensor.Gate
+	quar   *sensor.Quarantine // nil: bodies are hashed, not kept
+	tlsCfg *tls.Config        // nil without TLS listeners
+	srv    *http.Server
+	bait   map[string]string
+	logger *slog.Logger
+
+	requests  atomic.Int64
+	refused   atomic.Int64
+	truncated atomic.Int64
+}
+
+// Stats are the honeypot's counters.
+type Stats struct {
+	// Requests is how many requests were answered (each an event).
+	Requests int64
+	// Refused is how many connections the connection caps closed at once.
+	Refused int64
+	// Truncated is how many request bodies were cut at MaxBody.
+	Truncated int64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	return Stats{Requests: s.requests.Load(), Refused: s.refused.Load(), Truncated: s.truncated.Load()}
+}
+
+// New checks cfg (defaults filled in), opens the quarantine and, if HTTPS
+// is configured, loads or makes the certificate in env.Dir.
+func New(cfg Config, env sensor.Env) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if env.Sink == nil {
+		return nil, errors.New("http honeypot: no event sink")
+	}
+	s := &Server{cfg: cfg, env: env, gate: sensor.NewGate(cfg.Limits), logger: env.Logger, bait: map[string]string{}}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.name = "http"
+	if env.Name != "" {
+		s.name = env.Name + "/http"
+	}
+	for p, b := range cfg.Bait {
+		s.bait[p] = b
+	}
+	if *cfg.CaptureBodies && env.Dir != "" {
+		q, err := sensor.OpenQuarantine(filepath.Join(env.Dir, "quarantine"), cfg.Quarantine)
+		if err != nil {
+			return nil, fmt.Errorf("http honeypot: %w", err)
+		}
+		s.quar = q
+	}
+	if len(cfg.TLSListen) > 0 {
+		if env.Dir == "" {
+			return nil, errors.New("http honeypot: HTTPS needs a state directory for its certificate")
+		}
+		cert, err := loadOrCreateCert(filepath.Join(env.Dir, certFile), cfg.TLSHost)
+		if err != nil {
+			return nil, fmt.Errorf("http honeypot: %w", err)
+		}
+		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS10}
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ConnContext:       s.connContext,
+		// The attacker's malformed requests are not the operator's
+		// errors: keep them out of the operator log.
+		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
+	}
+	return s, nil
+}
+
+// Handler returns the honeypot's HTTP handler (for tests and benchmarks;
+// Serve uses it with its limits).
+func (s *Server) Handler() http.Handler { return s }
+
+// Serve listens on the configured addresses and serves until ctx ends.
+func (s *Server) Serve(ctx context.Context) error {
+	var plain, secure []net.Listener
+	closeAll := func() {
+		for _, l := range append(plain, secure...) {
+			l.Close()
+		}
+	}
+	for _, a := range s.cfg.Listen {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("http honeypot: %w", err)
+		}
+		plain = append(plain, l)
+	}
+	for _, a := range s.cfg.TLSListen {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("http honeypot: %w", err)
+		}
+		secure = append(secure, l)
+	}
+	for _, l := range append(plain, secure...) {
+		s.logger.Info("http honeypot listening", "addr", l.Addr().String())
+	}
+	return s.ServeListeners(ctx, plain, secure)
+}
+
+// ServeListeners serves plain HTTP on plain and HTTPS on secure (New must
+// have been given TLS listen addresses for HTTPS) until ctx ends, then
+// closes every connection. A Server serves only once.
+func (s *Server) ServeListeners(ctx context.Context, plain, secure []net.Listener) error {
+	if len(secure) > 0 && s.tlsCfg == nil {
+		return errors.New("http honeypot: HTTPS listeners given but no tls_listen configured")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(gctx, func() { s.srv.Close() })
+	defer stop()
+	serve := func(l net.Listener) {
+		g.Go(func() error {
+			if err := s.srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http honeypot on %s: %w", l.Addr(), err)
+			}
+			return nil
+		})
+	}
+	for _, l := range plain {
+		serve(s.limit(l))
+	}
+	for _, l := range secure {
+		serve(tls.NewListener(s.limit(l), s.tlsCfg))
+	}
+	return g.Wait()
+}
+
+// connInfo is what a connection's requests share.
+type connInfo struct {
+	session  string
+	src, dst sensor.Endpoint
+	tls      bool
+}
+
+type connKey struct{}
+
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{session: sensor.NewID("http-"), src: sensor.EndpointOf(c.RemoteAddr()), dst: sensor.EndpointOf(c.LocalAddr())}
+	_, ci.tls = c.(*tls.Conn)
+	return context.WithValue(ctx, connKey{}, ci)
+}
+
+// ServeHTTP records the request and answers it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	ci, _ := r.Context().Value(connKey{}).(*connInfo)
+	if ci == nil { // served outside Serve (httptest)
+		ci = &connInfo{session: sensor.NewID("http-"), src: endpointOf(r.RemoteAddr), tls: r.TLS != nil}
+	}
+	ev := sensor.Event{
+		ID:       sensor.NewID("ev-"),
+		Time:     time.Now().UTC(),
+		Sensor:   s.name,
+		Protocol: "http",
+		Kind:     sensor.KindRequest,
+		Src:      ci.src,
+		Dst:      ci.dst,
+		Session:  ci.session,
+		Command:  clip(r.Method+" "+r.RequestURI+" "+r.Proto, maxCommand),
+		Details:  headerDetails(r),
+	}
+	if ci.tls {
+		ev.Protocol = "https"
+	}
+	if ua := r.Header.Get("User-Agent"); ua != "" {
+		ev.Fingerprints = map[string]string{"user_agent": clip(ua, maxValue)}
+	}
+	if s.cfg.ServerHeader != "-" {
+		w.Header().Set("Server", s.cfg.ServerHeader)
+	}
+	body, ref, cut := s.readBody(w, r)
+	if ref != nil {
+		ev.Payloads = []sensor.PayloadRef{*ref}
+	}
+	s.env.Sink.Emit(ev)
+	if c := credentials(r, body); c != nil {
+		auth := ev
+		auth.ID = sensor.NewID("ev-")
+		auth.Kind = sensor.KindAuth
+		auth.Credentials = c
+		auth.Details = map[string]string{"path": clip(r.URL.Path, maxValue)}
+		auth.Payloads = nil
+		s.env.Sink.Emit(auth)
+	}
+	if cut {
+		// The rest of the body was not read: the connection ends with
+		// this answer rather than draining it.
+		w.Header().Set("Connection", "close")
+	}
+	s.respond(w, r, body)
+}
+
+// Bounds on what one event carries.
+const (
+	maxCommand = 2048
+	maxValue   = 512
+	maxHeaders = 32
+)
+
+// headerDetails returns up to maxHeaders headers, lower-case names, each
+// value clipped; Host is always kept.
+func headerDetails(r *http.Request) map[string]string {
+	d := make(map[string]string, min(len(r.Header), maxHeaders)+1)
+	d["host"] = clip(r.Host, maxValue)
+	for k, vs := range r.Header {
+		if len(d) >= maxHeaders {
+			d["headers_truncated"] = "true"
+			break
+		}
+		d[strings.ToLower(k)] = clip(strings.Join(vs, ", "), maxValue)
+	}
+	return d
+}
+
+// clip cuts s to n bytes.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func endpointOf(addr string) sensor.Endpoint {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return sensor.Endpoint{}
+	}
+	return sensor.Endpoint{IP: ap.Addr().Unmap().String(), Port: int(ap.Port())}
+}
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads up to MaxBody bytes of the body within the memory budget
+// and returns them, their reference (kept in the quarantine when there is
+// one), and whether bytes were left unread. The returned slice is valid
+// until the handler returns.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *sensor.PayloadRef, bool) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil, nil, false
+	}
+	want := s.cfg.MaxBody
+	if r.ContentLength > 0 && r.ContentLength < want {
+		want = r.ContentLength
+	}
+	if !s.env.Budget.Reserve(want) {
+		s.truncated.Add(1)
+		return nil, &sensor.PayloadRef{Name: clip(r.URL.Path, maxValue), Truncated: true}, true
+	}
+	defer s.env.Budget.Release(want)
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	// The pool's buffer goes back after the response is written.
+	context.AfterFunc(r.Context(), func() {
+		if buf.Cap() <= int(s.cfg.MaxBody)+bytes.MinRead {
+			bodyPool.Put(buf)
+		}
+	})
+	n, _ := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxBody))
+	cut := false
+	if n == s.cfg.MaxBody {
+		var one [1]byte
+		if m, _ := r.Body.Read(one[:]); m > 0 {
+			cut = true
+			s.truncated.Add(1)
+		}
+	}
+	body := buf.Bytes()
+	name := clip(r.URL.Path, maxValue)
+	if s.quar != nil {
+		ref, err := s.quar.Put(name, body)
+		if err == nil {
+			ref.Truncated = ref.Truncated || cut
+			return body, &ref, cut
+		}
+		s.logger.Warn("couldn't keep a request body in the quarantine; recording its hash only", "err", err)
+	}
+	sum := sha256.Sum256(body)
+	return body, &sensor.PayloadRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Name: name, Truncated: cut}, cut
+}
+
+// Form field names that hold a user name or a password, in the order
+// they are tried.
+var (
+	userFields = []string{"log", "username", "user", "login", "email", "pma_username", "j_username", "uname", "usr", "name", "userid", "account"}
+	passFields = []string{"pwd", "password", "pass", "passwd", "pma_password", "j_password", "psd", "credential", "secret", "pw"}
+)
+
+// credentials returns what the request presents: HTTP Basic, or a login
+// form (URL-encoded or JSON) with a password field.
+func credentials(r *http.Request, body []byte) *sensor.Credentials {
+	if u, p, ok := r.BasicAuth(); ok {
+		return &sensor.Credentials{Method: "basic", Username: clip(u, maxValue), Password: clip(p, maxValue)}
+	}
+	if len(body) == 0 || r.Method != http.MethodPost {
+		return nil
+	}
+	fields := map[string]string{}
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "application/json"):
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil {
+			return nil
+		}
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				fields[strings.ToLower(k)] = s
+			}
+		}
+	case ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		q, err := url.ParseQuery(string(body))
+		if err != nil && len(q) == 0 {
+			return nil
+		}
+		for k, v := range q {
+			if len(v) > 0 {
+				fields[strings.ToLower(k)] = v[0]
+			}
+		}
+	default:
+		return nil
+	}
+	c := &sensor.Credentials{Method: "form"}
+	found := false
+	for _, f := range passFields {
+		if v, ok := fields[f]; ok {
+			c.Password, found = clip(v, maxValue), true
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	for _, f := range userFields {
+		if v, ok := fields[f]; ok {
+			c.Username = clip(v, maxValue)
+			break
+		}
+	}
+	return c
+}
