@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/vallum/vallum/internal/contain"
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/incident"
@@ -41,9 +42,11 @@ func (s *Server) incidentRoutes() []route {
 		{pattern: "POST /api/v1/actions/{id}/decide", h: s.decideAction, roles: work},
 		{pattern: "POST /api/v1/actions/{id}/approve", h: s.approveAction, roles: approvers},
 		{pattern: "POST /api/v1/actions/{id}/execute", h: s.executeAction, roles: work},
-		{pattern: "POST /api/v1/actions/{id}/verify", h: s.closeAction(s.Desk.Verify), roles: work},
-		{pattern: "POST /api/v1/actions/{id}/expire", h: s.closeAction(s.Desk.Expire), roles: work},
-		{pattern: "POST /api/v1/actions/{id}/revert", h: s.closeAction(s.Desk.Revert), roles: work},
+		// With a containment in force, verify reads the real state back
+		// and expire and revert lift it first (contain.go).
+		{pattern: "POST /api/v1/actions/{id}/verify", h: s.closeAction(s.Desk.Verify, s.containVerify), roles: work},
+		{pattern: "POST /api/v1/actions/{id}/expire", h: s.closeAction(s.Desk.Expire, s.containExpire), roles: work},
+		{pattern: "POST /api/v1/actions/{id}/revert", h: s.closeAction(s.Desk.Revert, s.containRevert), roles: work},
 	}
 }
 
@@ -356,20 +359,30 @@ func (s *Server) approveAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a)
 }
 
-// executeAction runs an action with the manual executor: the caller
+// executeAction runs an action with the manual executor (the caller
 // records that a person carried it out, with a summary and a reference to
-// the evidence. Connectors arrive with the containment issue.
+// the evidence) or, when a containment connector serves the action, with
+// the connector (issue 7: "executor": "contain", or empty to let the
+// server choose), which is then verified at once by reading the real
+// state back. "force": {"reason": …} overrides a forceable safety refusal
+// and is reserved to incident commanders.
 func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Executor  string `json:"executor"`
-		Summary   string `json:"summary"`
-		Reference string `json:"reference"`
+		Executor  string         `json:"executor"`
+		Summary   string         `json:"summary"`
+		Reference string         `json:"reference"`
+		Force     *contain.Force `json:"force"`
 	}
 	if !s.decodeBody(w, r, &in) {
 		return
 	}
+	// Containment connectors (contain.go).
+	if in.Executor == "contain" || in.Executor == "" {
+		s.executeContain(w, r, in.Force, in.Executor == "contain")
+		return
+	}
 	if in.Executor != "manual" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("executor %q: the only executor is \"manual\"", in.Executor))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("executor %q: want \"manual\" or \"contain\"", in.Executor))
 		return
 	}
 	if in.Summary == "" || in.Reference == "" {
@@ -387,13 +400,72 @@ func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a)
 }
 
+// ExecutedView is an action executed by a connector with what its
+// verification observed.
+type ExecutedView struct {
+	incident.Action
+	// Observation is what the connector read back right after applying;
+	// when it disagrees, the action stays executed (not verified).
+	Observation *contain.Observation `json:"observation,omitempty"`
+	// VerifyError says why the verification failed.
+	VerifyError string `json:"verify_error,omitempty"`
+}
+
+// executeContain runs the action with its connector and verifies it.
+func (s *Server) executeContain(w http.ResponseWriter, r *http.Request, force *contain.Force, asked bool) {
+	ctx, id, actor := r.Context(), r.PathValue("id"), actorFrom(r)
+	a, err := s.Desk.GetAction(ctx, id)
+	if err != nil {
+		s.deskError(w, r, err)
+		return
+	}
+	if s.Contain == nil || s.Contain.Manager == nil || !s.Contain.Manager.Serves(a) {
+		if asked {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("no containment connector carries out %s on device %q; execute it with \"manual\"", a.Request.Action.Kind, a.Request.Action.Params.Device+a.Request.Action.Params.Resolver))
+		} else {
+			writeError(w, http.StatusBadRequest, "executor: want \"manual\" (with summary and reference) or \"contain\"")
+		}
+		return
+	}
+	if force != nil && !actor.Has(RoleIncidentCommander) {
+		writeError(w, http.StatusForbidden, "only an incident commander may force a containment")
+		return
+	}
+	m := s.Contain.Manager
+	a, err = s.Desk.Execute(ctx, actor, id, m.Executor(actor, force))
+	if err != nil {
+		s.containError(w, r, err)
+		return
+	}
+	v := ExecutedView{Action: a}
+	va, obs, err := m.Verify(ctx, actor, id)
+	v.Observation = &obs
+	if err != nil {
+		v.VerifyError = err.Error()
+	} else {
+		v.Action = va
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // closeAction answers verify, expire and revert, which take a note.
-func (s *Server) closeAction(step func(context.Context, incident.Actor, string, string) (incident.Action, error)) http.HandlerFunc {
+// An action with a containment in force goes through the connector step
+// instead (contain.go).
+func (s *Server) closeAction(step, connector func(context.Context, incident.Actor, string, string) (incident.Action, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Note string `json:"note"`
 		}
 		if !s.decodeBody(w, r, &in) {
+			return
+		}
+		if id := r.PathValue("id"); s.active(id) {
+			a, err := connector(r.Context(), actorFrom(r), id, in.Note)
+			if err != nil {
+				s.containError(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, a)
 			return
 		}
 		a, err := step(r.Context(), actorFrom(r), r.PathValue("id"), in.Note)

@@ -500,11 +500,20 @@ func (m *Manager) Revert(ctx context.Context, actor incident.Actor, id, note str
 	return m.lift(ctx, actor, id, note, KindReverting, KindReverted, m.desk.Revert)
 }
 
-// Expire lifts a containment whose expiry has come (the scheduler's
-// step): contain.expiring, revert, contain.expired, the desk's expired
-// step.
-func (m *Manager) Expire(ctx context.Context, id string) (incident.Action, error) {
-	return m.lift(ctx, System, id, "expiry reached", KindExpiring, KindExpired, m.desk.Expire)
+// Expire lifts a containment as expired: contain.expiring, revert,
+// contain.expired, the desk's expired step. The scheduler calls it with
+// System when the expiry comes; a person may expire it earlier.
+func (m *Manager) Expire(ctx context.Context, actor incident.Actor, id, note string) (incident.Action, error) {
+	return m.lift(ctx, actor, id, note, KindExpiring, KindExpired, m.desk.Expire)
+}
+
+// Lookup returns the active containment of an action.
+func (m *Manager) Lookup(id string) (Active, bool) {
+	a, ok := m.get(id)
+	if !ok {
+		return Active{}, false
+	}
+	return *a, true
 }
 
 func (m *Manager) lift(ctx context.Context, actor incident.Actor, id, note, intent, done string,
@@ -573,7 +582,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				exp = t
 			}
 			if !exp.After(now) {
-				if _, err := m.Expire(ctx, a.Plan.Action); err != nil && ctx.Err() == nil {
+				if _, err := m.Expire(ctx, System, a.Plan.Action, "expiry reached"); err != nil && ctx.Err() == nil {
 					m.logger.Error("containment expiry failed; retrying in a minute", "action", a.Plan.Action, "err", err)
 					retry[a.Plan.Action] = now.Add(time.Minute)
 					exp = retry[a.Plan.Action]
