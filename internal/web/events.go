@@ -1,0 +1,252 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+// eventKind is the log kind of sensor events: each is an "event" entry
+// whose payload is a sensor.Event (internal/sensor).
+const eventKind = "event"
+
+// feedEvent is a sensor event as the console shows it.
+type feedEvent struct {
+	Index    int64     `json:"index"`
+	Time     time.Time `json:"-"`
+	When     string    `json:"when"`
+	Sensor   string    `json:"sensor"`
+	Protocol string    `json:"protocol"`
+	Kind     string    `json:"kind"`
+	Severity string    `json:"severity"`
+	Source   string    `json:"source"`
+	Summary  string    `json:"summary"`
+	Erased   bool      `json:"erased"`
+}
+
+// eventIndexes returns the log indexes of sensor events after index
+// after, newest first, at most limit. It reads the log's index (the
+// store's projection, which follows the log within moments).
+func (c *Console) eventIndexes(ctx context.Context, after int64, limit int) ([]int64, error) {
+	rows, err := c.srv.DB.SQL().QueryContext(ctx, `SELECT idx FROM log_entries WHERE kind = ? AND idx > ? ORDER BY idx DESC LIMIT ?`, eventKind, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list sensor events: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var i int64
+		if err := rows.Scan(&i); err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
+// readEvent reads the event at index from the log.
+func (c *Console) readEvent(i int64, lang string) (feedEvent, sensor.Event, error) {
+	e, err := c.srv.Log.Entry(i)
+	if err != nil {
+		return feedEvent{}, sensor.Event{}, err
+	}
+	h, err := evidence.DecodeHeader(e.Header)
+	if err != nil {
+		return feedEvent{}, sensor.Event{}, err
+	}
+	t, _ := h.ParsedTime()
+	fe := feedEvent{Index: i, Time: t, Erased: e.Erased}
+	var ev sensor.Event
+	if !e.Erased && json.Unmarshal(e.Payload, &ev) == nil {
+		if !ev.Time.IsZero() {
+			fe.Time = ev.Time
+		}
+		fe.Sensor, fe.Protocol, fe.Kind, fe.Severity, fe.Source = ev.Sensor, ev.Protocol, ev.Kind, ev.Severity, ev.Src.IP
+		fe.Summary = eventSummary(ev)
+	}
+	if fe.Severity == "" {
+		fe.Severity = sensor.SeverityInfo
+	}
+	fe.When = fe.Time.In(incident.Rome).Format("15:04:05")
+	if fe.Erased {
+		fe.Summary = translate(lang, "event.erased")
+	}
+	return fe, ev, nil
+}
+
+// eventSummary is one line about an event, from attacker-controlled
+// fields: it is only ever shown escaped (template or textContent).
+func eventSummary(ev sensor.Event) string {
+	var parts []string
+	if ev.Credentials != nil {
+		parts = append(parts, fmt.Sprintf("%s %s", ev.Credentials.Method, ev.Credentials.Username))
+	}
+	if ev.Command != "" {
+		parts = append(parts, ev.Command)
+	}
+	for _, p := range ev.Payloads {
+		parts = append(parts, fmt.Sprintf("%s (%d B, sha256 %.12s)", p.Name, p.Size, p.SHA256))
+	}
+	if s := ev.Details["signature"]; s != "" {
+		parts = append(parts, s)
+	}
+	s := strings.Join(parts, " · ")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return strings.ToValidUTF8(s, "�")
+}
+
+// recentEvents returns the sensor events after index after, newest
+// first, at most limit.
+func (c *Console) recentEvents(ctx context.Context, after int64, limit int, lang string) ([]feedEvent, error) {
+	idx, err := c.eventIndexes(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]feedEvent, 0, len(idx))
+	for _, i := range idx {
+		fe, _, err := c.readEvent(i, lang)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fe)
+	}
+	return out, nil
+}
+
+// eventStats are the pictures' numbers: events per hour over the last 24
+// hours (oldest first) and the top sources among the latest events.
+type eventStats struct {
+	Hours   [24]int
+	Start   time.Time
+	Sources []sourceCount
+	Total   int
+}
+
+type sourceCount struct {
+	Source string
+	Count  int
+}
+
+// maxStatEvents bounds the events read for the pictures.
+const maxStatEvents = 5000
+
+func (c *Console) eventStats(ctx context.Context, now time.Time) (eventStats, error) {
+	st := eventStats{Start: now.Truncate(time.Hour).Add(-23 * time.Hour)}
+	idx, err := c.eventIndexes(ctx, -1, maxStatEvents)
+	if err != nil {
+		return st, err
+	}
+	counts := map[string]int{}
+	for _, i := range idx {
+		fe, _, err := c.readEvent(i, "en")
+		if err != nil {
+			return st, err
+		}
+		if fe.Time.Before(st.Start) {
+			continue
+		}
+		h := int(fe.Time.Sub(st.Start) / time.Hour)
+		if h < 0 || h >= 24 {
+			continue
+		}
+		st.Hours[h]++
+		st.Total++
+		if fe.Source != "" {
+			counts[fe.Source]++
+		}
+	}
+	for s, n := range counts {
+		st.Sources = append(st.Sources, sourceCount{s, n})
+	}
+	slices.SortFunc(st.Sources, func(a, b sourceCount) int {
+		return cmp.Or(b.Count-a.Count, strings.Compare(a.Source, b.Source))
+	})
+	if len(st.Sources) > 8 {
+		st.Sources = st.Sources[:8]
+	}
+	return st, nil
+}
+
+// feedLifetime bounds one live-feed stream; the browser reconnects.
+const feedLifetime = 10 * time.Minute
+
+// feed streams new sensor events as Server-Sent Events (event "sensor",
+// data a feedEvent in JSON) until the client leaves, the session ends or
+// feedLifetime passes. ?after= or Last-Event-ID is the last index the
+// page has.
+func (c *Console) feed(w http.ResponseWriter, r *http.Request, rq *request) {
+	after, ok := formInt(r.URL.Query(), "after", -1, 1<<62)
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		var n int64
+		if _, err := fmt.Sscan(id, &n); err == nil && n >= 0 {
+			after, ok = n, true
+		}
+	}
+	if !ok {
+		c.fail(w, r, rq, http.StatusBadRequest, "err.param", "after")
+		return
+	}
+	if after < 0 {
+		// Only what is new from now on.
+		after = c.srv.Log.Size() - 1
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	ctx := r.Context()
+	end := time.NewTimer(feedLifetime)
+	defer end.Stop()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	quiet := 0
+	for {
+		rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		evs, err := c.recentEvents(ctx, after, 50, rq.lang)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Error("live feed failed", "err", err)
+			}
+			return
+		}
+		slices.Reverse(evs)
+		for _, ev := range evs {
+			b, _ := json.Marshal(ev)
+			fmt.Fprintf(w, "id: %d\nevent: sensor\ndata: %s\n\n", ev.Index, b)
+			after = ev.Index
+		}
+		if len(evs) == 0 {
+			quiet++
+			if quiet%8 == 0 {
+				fmt.Fprint(w, ": keep-alive\n\n")
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if !c.sessions.alive(rq.sess, c.now()) {
+			fmt.Fprint(w, "event: signedout\ndata: {}\n\n")
+			rc.Flush()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-end.C:
+			return
+		case <-c.srv.Log.Changed():
+		case <-tick.C:
+		}
+	}
+}

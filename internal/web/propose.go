@@ -1,0 +1,381 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vallum/vallum/internal/api"
+	"github.com/vallum/vallum/internal/guard"
+	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/perimeter"
+	"github.com/vallum/vallum/policies"
+)
+
+// previewer decides requests for the "as you type" preview WITHOUT
+// logging them: a preview is not a decision and nothing may act on it.
+// It keeps its own copy of the rule pack and perimeter, loaded from the
+// same sources as the server's guardrail (api.Guard exports no
+// unlogged decision), and loads them again when the server's rule pack
+// digest or the perimeter file changes. It is safe for concurrent use.
+type previewer struct {
+	g *api.Guard
+
+	mu        sync.Mutex
+	engine    *guard.Engine        // guarded by mu
+	perimeter *perimeter.Perimeter // guarded by mu
+	digest    string               // guarded by mu: the server's pack digest when loaded
+	stamp     string               // guarded by mu: the perimeter file's size and time
+}
+
+func perimeterStamp(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+}
+
+// load (re)reads the pack and perimeter.
+func (p *previewer) load() error {
+	var pfs fs.FS = policies.FS()
+	if p.g.PolicyDir != "" {
+		pfs = os.DirFS(p.g.PolicyDir)
+	}
+	e, err := guard.Load(pfs)
+	if err != nil {
+		return fmt.Errorf("web: couldn't load the rule pack for previews: %w", err)
+	}
+	per, err := perimeter.New(perimeter.File{})
+	stamp := perimeterStamp(p.g.PerimeterFile)
+	if p.g.PerimeterFile != "" {
+		per, err = perimeter.Load(p.g.PerimeterFile)
+	}
+	if err != nil {
+		return fmt.Errorf("web: couldn't load the perimeter for previews: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.engine, p.perimeter, p.digest, p.stamp = e, per, p.g.Policy().Digest, stamp
+	return nil
+}
+
+// current returns the engine and perimeter, reloading them first when
+// the server's have changed. A failed reload keeps the previous ones, as
+// the server does.
+func (p *previewer) current() (*guard.Engine, *perimeter.Perimeter) {
+	p.mu.Lock()
+	stale := p.digest != p.g.Policy().Digest || p.stamp != perimeterStamp(p.g.PerimeterFile)
+	p.mu.Unlock()
+	if stale {
+		p.load()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.engine, p.perimeter
+}
+
+// Decide decides req at now, unlogged.
+func (p *previewer) Decide(req guard.Request, now time.Time) guard.Decision {
+	e, per := p.current()
+	return e.Decide(req, per, now)
+}
+
+// Kinds are the action kinds of the pack in force.
+func (p *previewer) Kinds() []string {
+	e, _ := p.current()
+	return e.Kinds()
+}
+
+// Proposal form fields. Single-valued fields may appear once; threatened
+// may repeat.
+var (
+	proposalFields = []string{"csrf", "kind", "target", "device", "resolver", "egress_contained", "code_execution",
+		"valid_on", "expires_in", "exfiltration_complete", "last_malicious", "legal_review_by", "legal_review_ref"}
+	expiries = map[string]time.Duration{"1h": time.Hour, "4h": 4 * time.Hour, "24h": 24 * time.Hour, "72h": 72 * time.Hour, "7d": 7 * 24 * time.Hour}
+	recency  = map[string]time.Duration{"15m": 15 * time.Minute, "1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}
+)
+
+// maxProposal bounds a proposal form's body.
+const maxProposal = 16 << 10
+
+// formError is a proposal form field that cannot be read.
+type formError struct {
+	Field string
+	Msg   string
+}
+
+func (e *formError) Error() string { return "field " + e.Field + ": " + e.Msg }
+
+// decodeProposal reads a proposal form (application/x-www-form-urlencoded,
+// untrusted) into a guard request for proposer at now. It accepts only the
+// known fields, each once (threatened may repeat), valid UTF-8, each value
+// at most 1024 bytes; the result then passes guard.DecodeRequest, the
+// API's own strict check.
+func decodeProposal(body []byte, proposer string, now time.Time) (guard.Request, error) {
+	if len(body) > maxProposal {
+		return guard.Request{}, &formError{Field: "", Msg: "the form is too large"}
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return guard.Request{}, &formError{Msg: "malformed form"}
+	}
+	for k, vs := range vals {
+		if k == "threatened" {
+			if len(vs) > 4 {
+				return guard.Request{}, &formError{Field: k, Msg: "too many values"}
+			}
+		} else if !slices.Contains(proposalFields, k) {
+			return guard.Request{}, &formError{Field: k, Msg: "unknown field"}
+		} else if len(vs) != 1 {
+			return guard.Request{}, &formError{Field: k, Msg: "given more than once"}
+		}
+		for _, v := range vs {
+			if len(v) > 1024 || !utf8.ValidString(v) {
+				return guard.Request{}, &formError{Field: k, Msg: "too long or not valid UTF-8"}
+			}
+		}
+	}
+	get := func(k string) string { return strings.TrimSpace(vals.Get(k)) }
+	req := guard.Request{Proposer: proposer, Now: now.UTC()}
+	req.Action.Kind = get("kind")
+	req.Action.Target = get("target")
+	req.Action.Params.Device = get("device")
+	req.Action.Params.Resolver = get("resolver")
+	req.Action.Params.ValidOn = get("valid_on")
+	for _, f := range []struct {
+		name string
+		dst  **bool
+	}{{"egress_contained", &req.Action.Params.EgressContained}, {"code_execution", &req.Action.Params.CodeExecution}} {
+		switch get(f.name) {
+		case "":
+		case "yes":
+			*f.dst = new(true)
+		case "no":
+			*f.dst = new(false)
+		default:
+			return guard.Request{}, &formError{Field: f.name, Msg: "want yes, no or nothing"}
+		}
+	}
+	if v := get("expires_in"); v != "" {
+		d, ok := expiries[v]
+		if !ok {
+			return guard.Request{}, &formError{Field: "expires_in", Msg: "not one of the offered expiries"}
+		}
+		req.Action.Params.ExpiresAt = now.Add(d).UTC().Truncate(time.Second)
+	}
+	if v := get("last_malicious"); v != "" {
+		d, ok := recency[v]
+		if !ok {
+			return guard.Request{}, &formError{Field: "last_malicious", Msg: "not one of the offered times"}
+		}
+		req.Incident.LastMaliciousAt = now.Add(-d).UTC().Truncate(time.Second)
+	}
+	switch get("exfiltration_complete") {
+	case "":
+	case "yes":
+		req.Incident.ExfiltrationComplete = true
+	default:
+		return guard.Request{}, &formError{Field: "exfiltration_complete", Msg: "want yes or nothing"}
+	}
+	req.Incident.Threatened = []string{}
+	for _, t := range vals["threatened"] {
+		if !slices.Contains(req.Incident.Threatened, t) {
+			req.Incident.Threatened = append(req.Incident.Threatened, t)
+		}
+	}
+	if by, ref := get("legal_review_by"), get("legal_review_ref"); by != "" || ref != "" {
+		req.LegalReview = &guard.LegalReview{By: by, Ref: ref, At: now.UTC().Truncate(time.Second)}
+	}
+	// The API's strict decoder is the one authority on what a valid
+	// request is.
+	b, err := json.Marshal(req)
+	if err != nil {
+		return guard.Request{}, err
+	}
+	out, err := guard.DecodeRequest(bytes.NewReader(b), maxProposal*4)
+	if err != nil {
+		var re *guard.RequestError
+		if errors.As(err, &re) {
+			return guard.Request{}, &formError{Field: re.Field, Msg: re.Err.Error()}
+		}
+		return guard.Request{}, err
+	}
+	return out, nil
+}
+
+// proposeData is the Propose page's data.
+type proposeData struct {
+	Incident incident.Incident
+	Kinds    []string
+	Devices  []string
+	Form     url.Values
+	// Decision is the preview (nil before the first one); Error a form
+	// field that could not be read.
+	Decision *guard.Decision
+	Error    string
+	Preview  bool
+}
+
+func (c *Console) proposePage(w http.ResponseWriter, r *http.Request, rq *request) {
+	inc, err := c.desk.GetIncident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.deskError(w, r, rq, err)
+		return
+	}
+	form := url.Values{}
+	for _, k := range []string{"kind", "target"} {
+		if v := r.URL.Query().Get(k); v != "" && len(v) < 1024 {
+			form.Set(k, v)
+		}
+	}
+	c.render(w, r, rq, http.StatusOK, "propose", "propose.title", proposeData{Incident: inc, Kinds: c.preview.Kinds(), Form: form}, inc.ID)
+}
+
+// readForm reads a bounded form body as bytes (for the strict decoder).
+func readForm(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.PostForm != nil {
+		// Already parsed for the CSRF check: re-encode what was read.
+		return []byte(r.PostForm.Encode()), true
+	}
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxProposal))
+	return buf.Bytes(), err == nil
+}
+
+// preview decides the form with the guardrail, unlogged, with what the
+// desk would add (the ransom track's facts for a ransom action).
+func (c *Console) previewOf(r *http.Request, rq *request, incID string, body []byte) (guard.Request, *guard.Decision, error) {
+	req, err := decodeProposal(body, rq.p.Name, rq.now)
+	if err != nil {
+		return req, nil, err
+	}
+	if slices.Contains(incident.RansomActionKinds, req.Action.Kind) {
+		t, err := c.desk.RansomTrack(r.Context(), incID)
+		if err != nil {
+			return req, nil, err
+		}
+		fillFromTrack(&req, t)
+	}
+	d := c.preview.Decide(req, rq.now)
+	return req, &d, nil
+}
+
+// fillFromTrack sets a ransom action's facts from the incident's ransom
+// track, as the desk does when it decides (incident/ransom.go).
+func fillFromTrack(req *guard.Request, t incident.RansomTrack) {
+	req.Incident.Extortion = t.Extortion
+	req.Notifications = []guard.Notification{}
+	for _, r := range t.Reports {
+		req.Notifications = append(req.Notifications, guard.Notification{Authority: r.Authority, Ref: r.Reference, At: r.At})
+	}
+	req.Sanctions = nil
+	if n := len(t.Screenings); n > 0 {
+		s := t.Screenings[n-1]
+		result := s.Result
+		if result == "possible_match" {
+			result = "none"
+		}
+		req.Sanctions = &guard.Sanctions{Result: result, ScreenedAt: s.ScreenedAt, ListVersion: s.ListVersion}
+	}
+}
+
+// previewDecision answers the Propose page's fetch with the decision
+// fragment. Nothing is logged.
+func (c *Console) previewDecision(w http.ResponseWriter, r *http.Request, rq *request) {
+	incID := r.PathValue("id")
+	if _, err := c.desk.GetIncident(r.Context(), incID); err != nil {
+		c.deskError(w, r, rq, err)
+		return
+	}
+	body, ok := readForm(w, r)
+	if !ok {
+		c.fail(w, r, rq, http.StatusRequestEntityTooLarge, "err.form")
+		return
+	}
+	d := proposeData{Preview: true}
+	_, dec, err := c.previewOf(r, rq, incID, body)
+	var fe *formError
+	switch {
+	case errors.As(err, &fe):
+		d.Error = fe.Error()
+	case err != nil:
+		c.internal(w, r, rq, err)
+		return
+	}
+	d.Decision = dec
+	c.render(w, r, rq, http.StatusOK, "propose:decision", "propose.title", d)
+}
+
+// proposeAction proposes the action through the desk and has it decided
+// (both logged), then shows the action. The form's "preview" button
+// (without JavaScript) shows the preview instead.
+func (c *Console) proposeAction(w http.ResponseWriter, r *http.Request, rq *request) {
+	incID := r.PathValue("id")
+	inc, err := c.desk.GetIncident(r.Context(), incID)
+	if err != nil {
+		c.deskError(w, r, rq, err)
+		return
+	}
+	body, ok := readForm(w, r)
+	if !ok {
+		c.fail(w, r, rq, http.StatusRequestEntityTooLarge, "err.form")
+		return
+	}
+	vals, _ := url.ParseQuery(string(body))
+	preview := vals.Get("op") == "preview"
+	vals.Del("op")
+	req, dec, err := c.previewOf(r, rq, incID, []byte(vals.Encode()))
+	var fe *formError
+	if errors.As(err, &fe) || (err == nil && preview) {
+		d := proposeData{Incident: inc, Kinds: c.preview.Kinds(), Form: vals, Decision: dec}
+		code := http.StatusOK
+		if fe != nil {
+			d.Error, code = fe.Error(), http.StatusBadRequest
+		}
+		c.render(w, r, rq, code, "propose", "propose.title", d, inc.ID)
+		return
+	}
+	if err != nil {
+		c.internal(w, r, rq, err)
+		return
+	}
+	a, err := c.desk.Propose(r.Context(), rq.actor(), incID, req)
+	if err != nil {
+		c.deskError(w, r, rq, err)
+		return
+	}
+	if _, err := c.desk.Decide(r.Context(), rq.actor(), a.ID); err != nil {
+		c.deskError(w, r, rq, err)
+		return
+	}
+	http.Redirect(w, r, "/actions/"+url.PathEscape(a.ID), http.StatusSeeOther)
+}
+
+// formInt reads a non-negative integer query parameter within [0, max];
+// def when absent; ok false when malformed.
+func formInt(q url.Values, name string, def, max int64) (int64, bool) {
+	v := q.Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > max || strconv.FormatInt(n, 10) != v {
+		return 0, false
+	}
+	return n, true
+}

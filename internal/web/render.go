@@ -1,0 +1,239 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vallum/vallum/internal/api"
+	"github.com/vallum/vallum/internal/incident"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pageSet holds each page's template, per language.
+type pageSet map[string]map[string]*template.Template
+
+// pageNames are the templates/<name>.html files that are pages (the
+// others, layout and partials, are shared).
+var pageNames = []string{"signin", "error", "now", "incidents", "incident", "propose", "action", "sensors", "session", "log", "entry"}
+
+func loadPages() (pageSet, error) {
+	ps := pageSet{}
+	for _, lang := range languages {
+		base, err := template.New("").Funcs(funcs(lang)).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
+		if err != nil {
+			return nil, fmt.Errorf("web: couldn't parse the layout: %w", err)
+		}
+		ps[lang] = map[string]*template.Template{}
+		for _, name := range pageNames {
+			t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html")
+			if err != nil {
+				return nil, fmt.Errorf("web: couldn't parse page %s: %w", name, err)
+			}
+			ps[lang][name] = t
+		}
+	}
+	return ps, nil
+}
+
+// staticHandler serves the embedded assets, cacheable for a day.
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// pageData is what every page's template gets; D is the page's own.
+type pageData struct {
+	Title    string
+	Lang     string
+	Other    string // the other language, for the switch
+	Path     string
+	Section  string
+	User     string
+	Roles    []string
+	CSRF     string
+	Work     bool // may do case work (analyst, incident_commander)
+	Approver bool // holds an approval role
+	Now      time.Time
+	D        any
+}
+
+// render renders page with the layout, or only the named fragment when
+// page contains a colon ("propose:decision").
+func (c *Console) render(w http.ResponseWriter, r *http.Request, rq *request, code int, page, titleKey string, d any, titleArgs ...any) {
+	name, fragment, _ := strings.Cut(page, ":")
+	t := c.pages[rq.lang][name]
+	pd := pageData{
+		Title: translate(rq.lang, titleKey, titleArgs...), Lang: rq.lang, Other: other(rq.lang),
+		Path: r.URL.Path, Section: section(r.URL.Path), Now: rq.now, D: d,
+	}
+	if rq.sess != nil {
+		pd.User, pd.Roles, pd.CSRF = rq.p.Name, rq.p.Roles, rq.sess.csrf
+		pd.Work = rq.can(roleWork...)
+		pd.Approver = rq.can(roleApprovers...)
+	}
+	var buf bytes.Buffer
+	exec := "layout"
+	if fragment != "" {
+		exec = fragment
+	}
+	if err := t.ExecuteTemplate(&buf, exec, pd); err != nil {
+		c.log.Error("couldn't render a console page", "page", page, "err", err)
+		http.Error(w, "internal error; the server log has the detail", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+func other(lang string) string {
+	if lang == "it" {
+		return "en"
+	}
+	return "it"
+}
+
+// section names the navigation entry a path belongs to.
+func section(p string) string {
+	switch {
+	case p == "/":
+		return "now"
+	case strings.HasPrefix(p, "/incidents"), strings.HasPrefix(p, "/actions"):
+		return "incidents"
+	case strings.HasPrefix(p, "/sensors"):
+		return "sensors"
+	case strings.HasPrefix(p, "/evidence-log"):
+		return "log"
+	}
+	return ""
+}
+
+// funcs are the template functions, with T bound to lang.
+func funcs(lang string) template.FuncMap {
+	return template.FuncMap{
+		"T": func(key string, args ...any) string { return translate(lang, key, args...) },
+		// rome shows an instant in Europe/Rome time.
+		"rome": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.In(incident.Rome).Format("2006-01-02 15:04:05 MST")
+		},
+		"romeShort": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.In(incident.Rome).Format("02/01 15:04")
+		},
+		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		// until is the time left until t, in words ("3 h 12 min";
+		// negative when past).
+		"until":  func(now, t time.Time) string { return humanDuration(t.Sub(now)) },
+		"past":   func(now, t time.Time) bool { return !t.IsZero() && t.Before(now) },
+		"join":   strings.Join,
+		"has":    slices.Contains[[]string],
+		"roleOK": func(roles []string, role string) bool { return slices.Contains(roles, role) },
+		"json": func(v any) string {
+			b, err := json.MarshalIndent(v, "", "  ")
+			if err != nil {
+				return err.Error()
+			}
+			return string(b)
+		},
+		"missing": func(m string) string { return missingText(lang, m) },
+		"label":   func(prefix, v string) string { return label(lang, prefix, v) },
+		"base":    path.Base,
+		"add":     func(a, b int) int { return a + b },
+		"short": func(s string, n int) string {
+			if len(s) <= n {
+				return s
+			}
+			return s[:n] + "…"
+		},
+		"svg": func(s string) template.HTML { return template.HTML(s) }, // only for SVG built by svg.go, every value escaped there
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[fmt.Sprint(kv[i])] = kv[i+1]
+			}
+			return m
+		},
+		"severities": func() []string { return []string{"critical", "high", "medium", "low"} },
+		"list":       func(s ...string) []string { return s },
+		"kindclass":  kindClass,
+		"isAdmin": func(roles []string) bool { return slices.Contains(roles, api.RoleAdmin) },
+	}
+}
+
+// humanDuration writes d as days, hours and minutes, with a minus sign
+// when negative.
+func humanDuration(d time.Duration) string {
+	sign := ""
+	if d < 0 {
+		sign, d = "−", -d
+	}
+	d = d.Round(time.Minute)
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	h := d / time.Hour
+	m := (d - h*time.Hour) / time.Minute
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%s%d d %d h", sign, days, h)
+	case h > 0:
+		return fmt.Sprintf("%s%d h %02d min", sign, h, m)
+	}
+	return fmt.Sprintf("%s%d min", sign, m)
+}
+
+// label translates a value of a closed vocabulary (a verdict, a state, a
+// severity, a kind), falling back to the value itself.
+func label(lang, prefix, v string) string {
+	key := prefix + "." + v
+	if _, ok := messages[lang][key]; ok {
+		return translate(lang, key)
+	}
+	return strings.ReplaceAll(v, "_", " ")
+}
+
+// missingText says in words what a conditional decision still needs
+// ("approval:legal_counsel" → "the approval of legal counsel").
+func missingText(lang, m string) string {
+	kind, arg, _ := strings.Cut(m, ":")
+	switch kind {
+	case "approval":
+		return translate(lang, "missing.approval", label(lang, "role", arg))
+	case "notification":
+		return translate(lang, "missing.notification."+arg)
+	case "sanctions_screening":
+		return translate(lang, "missing.screening."+arg)
+	case "legal_review":
+		return translate(lang, "missing.legal_review")
+	}
+	if p, ok := strings.CutPrefix(m, "params."); ok {
+		return translate(lang, "missing.param", label(lang, "param", p))
+	}
+	return m
+}
