@@ -159,6 +159,54 @@ func (q *Quarantine) Capture(name string, r io.Reader) (PayloadRef, error) {
 	return c.Commit()
 }
 
+// ErrQuarantineFull is returned by Link when the file would not fit.
+var ErrQuarantineFull = errors.New("quarantine full")
+
+// Link adds the finished file at path to the quarantine under its
+// SHA-256, by a hard link (a copy when linking fails) so that it takes no
+// more room; the file must not change afterwards. A file larger than
+// MaxFile, or one that does not fit under MaxTotal, is not added
+// (ErrQuarantineFull); the reference is returned either way.
+func (q *Quarantine) Link(name, path string) (PayloadRef, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return PayloadRef{}, fmt.Errorf("couldn't open %s for the quarantine: %w", path, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return PayloadRef{}, fmt.Errorf("couldn't read %s for the quarantine: %w", path, err)
+	}
+	ref := PayloadRef{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, Name: payloadName(name)}
+	final := filepath.Join(q.dir, ref.SHA256)
+	q.mu.Lock()
+	if _, err := os.Lstat(final); err == nil {
+		q.mu.Unlock()
+		return ref, nil
+	}
+	if n > q.maxFile || q.used+n > q.maxTotal {
+		q.mu.Unlock()
+		return ref, ErrQuarantineFull
+	}
+	if err := os.Link(path, final); err == nil {
+		q.used += n
+		q.mu.Unlock()
+		return ref, syncDir(q.dir)
+	}
+	q.mu.Unlock()
+	f, err = os.Open(path)
+	if err != nil {
+		return ref, fmt.Errorf("couldn't open %s for the quarantine: %w", path, err)
+	}
+	defer f.Close()
+	got, err := q.Capture(name, f)
+	if err == nil && got.SHA256 != ref.SHA256 {
+		err = fmt.Errorf("%s changed while it was quarantined", path)
+	}
+	return got, err
+}
+
 // Create starts a capture of something the client calls name. Write to
 // it as the bytes arrive, then Commit (or Abort).
 func (q *Quarantine) Create(name string) (*Capture, error) {
