@@ -580,3 +580,37 @@ func (b *builder) scrub(d *ReportData) {
 		}
 	}
 }
+
+// ExportedKind is the kind of the entry that records an export: a bundle
+// leaving the organisation is itself part of the record.
+const ExportedKind = "bundle.exported"
+
+// ExportedPayload is the payload of a "bundle.exported" entry.
+type ExportedPayload struct {
+	Incident       string   `json:"incident"`
+	ManifestSHA256 string   `json:"manifest_sha256"`
+	TreeSize       int64    `json:"tree_size"`
+	Files          int      `json:"files"`
+	WithFiles      bool     `json:"with_files"`
+	Langs          []string `json:"langs"`
+}
+
+// LogExport appends the "bundle.exported" entry of a built bundle: who
+// exported which incident, and the manifest's SHA-256 that identifies the
+// bundle handed over. Call it before handing the bundle out.
+func LogExport(ctx context.Context, l *evidence.Log, actor, id string, files Files, opts Options) (evidence.Receipt, error) {
+	m, err := ParseManifest(files[ManifestFile])
+	if err != nil {
+		return evidence.Receipt{}, err
+	}
+	langs := opts.Langs
+	if len(langs) == 0 {
+		langs = []string{"it", "en"}
+	}
+	p, _ := json.Marshal(ExportedPayload{Incident: id, ManifestSHA256: sha256Hex(files[ManifestFile]), TreeSize: m.TreeSize, Files: len(files), WithFiles: opts.WithFiles, Langs: langs})
+	rc, err := l.Append(ctx, evidence.Record{Kind: ExportedKind, Actor: actor, Incident: id, Payload: p})
+	if err != nil {
+		return rc, fmt.Errorf("couldn't log the export: %w", err)
+	}
+	return rc, nil
+}
