@@ -157,3 +157,82 @@ func TestNFTablesOverlap(t *testing.T) {
 		t.Errorf("non-overlapping prefix in the same batch failed: %v", errs[1])
 	}
 }
+
+// TestNFTablesIsolation isolates the defended host: only the management
+// address (and loopback) still reach it, over IPv4; everything else,
+// IPv6 included, is cut off; reverting restores it. Isolation survives
+// reopening the connector (a restart).
+func TestNFTablesIsolation(t *testing.T) {
+	tp := newTopo(t)
+	iso := &IsolationConfig{Host: "sensor1", Management: []string{mgmt4 + "/32"}}
+	n := openNFT(t, tp, iso)
+	port := serveTCP(t, tp.b)
+	ctx := context.Background()
+	if _, err := n.Plan(ctx, Spec{Action: "ACT-X", Kind: "host_isolation", Target: "ws7"}); err == nil {
+		t.Fatal("isolating another host than the configured one was planned")
+	}
+	p, err := n.Plan(ctx, Spec{Action: "ACT-X", Kind: "host_isolation", Target: "SENSOR1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustObserve(t, n, p, false)
+	mustApply(t, n, p)
+	mustApply(t, n, p)
+	o := mustObserve(t, n, p, true)
+	if !strings.Contains(o.Elements[0].Detail, "management: "+mgmt4) {
+		t.Errorf("observation %q lacks the management list", o.Elements[0].Detail)
+	}
+	check := func(when string, wantOthers bool) {
+		t.Helper()
+		if !reach(t, tp.a, mgmt4, bAddr4, port) {
+			t.Errorf("%s: management %s cannot reach the host", when, mgmt4)
+		}
+		if got := reach(t, tp.a, aAddr4c, bAddr4, port); got != wantOthers {
+			t.Errorf("%s: %s reachable = %v, want %v", when, aAddr4c, got, wantOthers)
+		}
+		if got := reach(t, tp.a, aAddr6, bAddr6, port); got != wantOthers {
+			t.Errorf("%s: %s reachable = %v, want %v", when, aAddr6, got, wantOthers)
+		}
+		if !reach(t, tp.b, "127.0.0.1", "127.0.0.1", port) {
+			t.Errorf("%s: loopback broken", when)
+		}
+	}
+	check("isolated", false)
+	// Reopening (a restart) keeps the isolation in force.
+	n.Close()
+	n = openNFT(t, tp, iso)
+	mustObserve(t, n, p, true)
+	check("isolated after reopening", false)
+	if els, _ := n.Elements(ctx); len(els) != 1 || els[0] != isolateElement {
+		t.Errorf("Elements = %v", els)
+	}
+	mustRevert(t, n, p)
+	mustObserve(t, n, p, false)
+	check("released", true)
+}
+
+func TestIntervals(t *testing.T) {
+	for _, s := range []string{"10.0.0.1/32", "10.0.0.0/24", "0.0.0.0/1", "2001:db8::/32", "::1/128"} {
+		p := netip.MustParsePrefix(s)
+		ivs := Intervals(intervalElems(p, 0))
+		if len(ivs) != 1 || ivs[0].String() != s {
+			t.Errorf("%s → %+v", s, ivs)
+		}
+	}
+	// Two adjacent intervals: the end of one is the start of the next.
+	els := append(intervalElems(netip.MustParsePrefix("10.0.0.0/25"), 0), intervalElems(netip.MustParsePrefix("10.0.0.128/25"), 0)...)
+	if ivs := Intervals(els); len(ivs) != 2 || ivs[0].String() != "10.0.0.0/25" || ivs[1].String() != "10.0.0.128/25" {
+		t.Errorf("adjacent → %+v", ivs)
+	}
+	if iv := (Interval{First: netip.MustParseAddr("10.0.0.1"), Last: netip.MustParseAddr("10.0.0.5")}); iv.String() != "10.0.0.1-10.0.0.5" {
+		t.Errorf("range → %s", iv)
+	}
+	for _, bad := range []string{"10.0.0.1/8", "fe80::1%eth0", "host", ""} {
+		if _, err := ParsePrefix(bad); err == nil {
+			t.Errorf("ParsePrefix(%q): no error", bad)
+		}
+	}
+	if p, err := ParsePrefix("::ffff:10.0.0.0/104"); err != nil || p.String() != "10.0.0.0/8" {
+		t.Errorf("mapped prefix → %v, %v", p, err)
+	}
+}

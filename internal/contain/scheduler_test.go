@@ -1,0 +1,101 @@
+package contain
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vallum/vallum/internal/guard"
+	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/perimeter"
+)
+
+// TestSchedulerSurvivesRestart: a sinkhole applied by one manager expires
+// while "Vallum is down"; a new manager rebuilt from the log expires it at
+// once when its scheduler starts, and the desk records it. No root needed.
+func TestSchedulerSurvivesRestart(t *testing.T) {
+	e := newDeskEnv(t)
+	zone := filepath.Join(t.TempDir(), "rpz.zone")
+	r, err := NewRPZ(RPZConfig{Device: "dns1", Zone: "rpz.vallum.", File: zone, CNAME: "."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perim := mustPerimeter(t, deskPerimeter)
+	m := newManager(t, e, perim, r)
+	ctx := context.Background()
+
+	a := e.decided(t, "dns_sinkhole", "c2.evil.example", guard.Params{Resolver: "dns1", ExpiresAt: time.Now().Add(1500 * time.Millisecond)})
+	if _, err := e.desk.Execute(ctx, paola, a.ID, m.Executor(paola, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Verify(ctx, paola, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if els, _ := r.Elements(ctx); len(els) != 1 {
+		t.Fatalf("zone names = %v", els)
+	}
+	// Our own name is refused.
+	own := e.decided(t, "dns_sinkhole", "www.acme.example", guard.Params{Resolver: "dns1"})
+	if _, err := e.desk.Execute(ctx, paola, own.ID, m.Executor(paola, nil)); err == nil || !strings.Contains(err.Error(), "our own names") {
+		t.Fatalf("sinkholing our own name: %v", err)
+	}
+
+	time.Sleep(2 * time.Second) // "down" past the expiry
+	m2 := newManager(t, e, perim, r)
+	if act := m2.Active(); len(act) != 1 || act[0].Plan.Action != a.ID {
+		t.Fatalf("rebuilt active = %+v", act)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m2.Run(runCtx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := e.desk.GetAction(ctx, a.ID)
+		if got.State == incident.Expired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("overdue expiry not run at start: %s", got.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if els, _ := r.Elements(ctx); len(els) != 0 {
+		t.Errorf("zone names after expiry = %v", els)
+	}
+	if len(m2.Active()) != 0 {
+		t.Errorf("still active: %+v", m2.Active())
+	}
+	// A third start finds nothing active.
+	if m3 := newManager(t, e, perim, r); len(m3.Active()) != 0 {
+		t.Errorf("after restart: %+v", m3.Active())
+	}
+	k := strings.Join(e.kinds(t, a.ID), " ")
+	if !strings.Contains(k, "contain.expiring contain.expired action.expired") {
+		t.Errorf("log of %s: %s", a.ID, k)
+	}
+	_ = perimeter.File{}
+}
+
+// TestPartialFailureRollsBack: a webhook that fails reports the element
+// and why; nothing stays applied and the action is failed.
+func TestPartialFailure(t *testing.T) {
+	e := newDeskEnv(t)
+	rc := &receiver{fail: 100, status: 503, state: map[string]ReadBack{}}
+	w := newWebhook(t, rc)
+	m := newManager(t, e, mustPerimeter(t, deskPerimeter), w)
+	a := e.decided(t, "host_isolation", "sensor1", guard.Params{Device: "edr"})
+	_, err := e.desk.Execute(context.Background(), paola, a.ID, m.Executor(paola, nil))
+	if err == nil || !strings.Contains(err.Error(), "sensor1 (HTTP 503)") {
+		t.Fatalf("Execute = %v, want the element and its error", err)
+	}
+	got, _ := e.desk.GetAction(context.Background(), a.ID)
+	if got.State != incident.Failed || len(m.Active()) != 0 || !e.hasKind(t, KindFailed, `"ok":false`) {
+		t.Fatalf("after failure: %s, active %+v", got.State, m.Active())
+	}
+}
