@@ -64,6 +64,12 @@ type Plan struct {
 	// Notes are what the connector wants a person to know (a default expiry
 	// applied, a reload command that will run).
 	Notes []string `json:"notes,omitempty"`
+	// Shared are elements that other active actions also hold, with the
+	// latest expiry among all holders (zero: none): Apply keeps them in
+	// force until then (nftables refreshes the kernel timeout), and a
+	// revert or expiry of one holder leaves them in place. Set by the
+	// Manager.
+	Shared map[string]time.Time `json:"shared,omitempty"`
 }
 
 // Outcome is what happened to one element.

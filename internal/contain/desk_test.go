@@ -365,3 +365,45 @@ func mustPrefix(s string) netip.Prefix {
 	}
 	return p
 }
+
+// TestSharedElement: two actions block the same address; the kernel
+// keeps it until the later expiry, reverting one leaves the block in
+// force, reverting both lifts it.
+func TestSharedElement(t *testing.T) {
+	tp := newTopo(t)
+	e := newDeskEnv(t)
+	n := openNFT(t, tp, nil)
+	m := newManager(t, e, mustPerimeter(t, deskPerimeter), n)
+	port := serveTCP(t, tp.b)
+	ctx := context.Background()
+	exec1 := func(exp time.Duration) incident.Action {
+		t.Helper()
+		a := e.decided(t, "firewall_block", aAddr4, guard.Params{Device: "fw-host", ExpiresAt: time.Now().Add(exp)})
+		a, err := e.desk.Execute(ctx, paola, a.ID, m.Executor(paola, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := exec1(time.Hour)
+	b := exec1(3 * time.Hour)
+	obs, err := m.Observe(ctx, paola, a.ID)
+	if err != nil || !strings.Contains(obs.Elements[0].Detail, "expires in 2h59m") && !strings.Contains(obs.Elements[0].Detail, "expires in 3h0m0s") {
+		t.Fatalf("kernel timeout not refreshed to the later expiry: %+v, %v", obs, err)
+	}
+	if _, err := m.Revert(ctx, marta, a.ID, "one of two"); err != nil {
+		t.Fatal(err)
+	}
+	if reach(t, tp.a, aAddr4, bAddr4, port) {
+		t.Fatal("reverting one of two holders lifted the block")
+	}
+	if !e.hasKind(t, KindReverted, "held by other active actions") {
+		t.Error("the kept element is not in the revert's report")
+	}
+	if _, err := m.Revert(ctx, marta, b.ID, "both"); err != nil {
+		t.Fatal(err)
+	}
+	if !reach(t, tp.a, aAddr4, bAddr4, port) {
+		t.Fatal("block still in force after both reverts")
+	}
+}

@@ -350,6 +350,7 @@ func (e *executor) Execute(ctx context.Context, a incident.Action, permit incide
 		}
 		return incident.Result{}, err
 	}
+	plan.Shared = m.shared(c, plan, a.ID)
 	// Log before act.
 	if _, err := m.write(ctx, e.actor.Name, KindPlanned, a.Incident, Step{Action: a.ID, Plan: &plan, Permit: &permit}); err != nil {
 		return incident.Result{}, err
@@ -394,6 +395,45 @@ func (e *executor) Execute(ctx context.Context, a incident.Action, permit incide
 		sum += ", expires " + plan.Expires.UTC().Format(time.RFC3339)
 	}
 	return incident.Result{Summary: sum, Reference: fmt.Sprintf("log entry %d (%s)", r.Index, KindApplied)}, nil
+}
+
+// shared returns the elements of p that other active actions on the
+// same enforcement point hold, with the latest expiry among all holders
+// (zero: one of them has none). Only connectors whose elements are shared
+// state (those that can list them) share elements.
+func (m *Manager) shared(c Connector, p Plan, self string) map[string]time.Time {
+	if _, ok := c.(Lister); !ok {
+		return nil
+	}
+	mine := map[string]bool{}
+	for _, ch := range p.Changes {
+		mine[ch.Element] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out map[string]time.Time
+	for id, a := range m.active {
+		if id == self || a.Plan.Device != p.Device || a.Plan.Connector != p.Connector {
+			continue
+		}
+		for _, ch := range a.Plan.Changes {
+			if !mine[ch.Element] {
+				continue
+			}
+			if out == nil {
+				out = map[string]time.Time{}
+			}
+			exp, seen := out[ch.Element]
+			if !seen {
+				exp = p.Expires
+			}
+			if !exp.IsZero() && (a.Plan.Expires.IsZero() || a.Plan.Expires.After(exp)) {
+				exp = a.Plan.Expires
+			}
+			out[ch.Element] = exp
+		}
+	}
+	return out
 }
 
 // okElements is the part of p whose elements rep says were applied.
@@ -529,10 +569,31 @@ func (m *Manager) lift(ctx context.Context, actor incident.Actor, id, note, inte
 	if _, err := m.write(ctx, actor.Name, intent, act.Incident, Step{Action: id, Plan: &act.Plan, Reason: note}); err != nil {
 		return incident.Action{}, err
 	}
-	rep, rerr := c.Revert(ctx, act.Plan)
-	obs, verr := c.Verify(ctx, act.Plan, false)
-	if verr != nil {
-		obs = Observation{At: m.clock().UTC(), Want: want(false), Detail: "couldn't read the state back: " + verr.Error()}
+	// Elements another active action still holds stay in force.
+	q := act.Plan
+	q.Changes = nil
+	var kept []string
+	shared := m.shared(c, act.Plan, id)
+	for _, ch := range act.Plan.Changes {
+		if _, held := shared[ch.Element]; held {
+			kept = append(kept, ch.Element)
+		} else {
+			q.Changes = append(q.Changes, ch)
+		}
+	}
+	var rep Report
+	var rerr error
+	obs := Observation{At: m.clock().UTC(), Want: want(false), OK: true}
+	if len(q.Changes) > 0 {
+		rep, rerr = c.Revert(ctx, q)
+		var verr error
+		obs, verr = c.Verify(ctx, q, false)
+		if verr != nil {
+			obs = Observation{At: m.clock().UTC(), Want: want(false), Detail: "couldn't read the state back: " + verr.Error()}
+		}
+	}
+	if len(kept) > 0 {
+		rep.Detail = strings.TrimPrefix(rep.Detail+"; kept in force, held by other active actions: "+strings.Join(kept, ", "), "; ")
 	}
 	st := Step{Action: id, Report: &rep, Observation: &obs, Reason: note}
 	if rerr != nil {

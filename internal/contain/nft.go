@@ -401,6 +401,7 @@ func (n *NFTables) Plan(ctx context.Context, s Spec) (Plan, error) {
 // nftOp is one element change.
 type nftOp struct {
 	del     bool
+	refresh bool // delete and add in one batch (an add with a new timeout)
 	pfx     netip.Prefix
 	timeout time.Duration
 }
@@ -437,8 +438,15 @@ func (n *NFTables) change(ctx context.Context, p Plan, del bool) (Report, error)
 			continue
 		}
 		op := nftOp{del: del, pfx: pfx}
-		if !del && !p.Expires.IsZero() {
-			op.timeout = time.Until(p.Expires)
+		exp := p.Expires
+		if shared, ok := p.Shared[c.Element]; ok && !del {
+			// Another action holds it too: re-add it with the latest
+			// expiry of all holders (a plain add would keep the old
+			// kernel timeout).
+			op.refresh, exp = true, shared
+		}
+		if !del && !exp.IsZero() {
+			op.timeout = time.Until(exp)
 			if op.timeout < time.Second {
 				r.Outcomes = append(r.Outcomes, Outcome{Element: c.Element, Error: "already expired"})
 				continue
@@ -583,6 +591,9 @@ func (n *NFTables) flushOne(op nftOp) error {
 		return nil
 	case op.del && errors.Is(err, unix.ENOENT):
 		return nil // already absent
+	case op.refresh && errors.Is(err, unix.ENOENT):
+		op.refresh = false // gone meanwhile (a kernel timeout): add it
+		return n.flushOne(op)
 	case !op.del && errors.Is(err, unix.EEXIST):
 		return fmt.Errorf("%s overlaps a different prefix already in set %s: %w", op.pfx, n.setFor(op.pfx).Name, err)
 	}
@@ -599,6 +610,15 @@ func (n *NFTables) flushOps(ops []nftOp) error {
 	}
 	groups := map[key][]nftables.SetElement{}
 	var order []key
+	// Refreshes first delete the element, in the same batch as the add.
+	for _, op := range ops {
+		if op.refresh {
+			if err := n.conn.SetDeleteElements(n.setFor(op.pfx), intervalElems(op.pfx, 0)); err != nil {
+				n.conn.Flush()
+				return err
+			}
+		}
+	}
 	for _, op := range ops {
 		k := key{n.setFor(op.pfx), op.del}
 		if _, ok := groups[k]; !ok {
