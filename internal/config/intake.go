@@ -1,6 +1,171 @@
 package config
 
-// Intake configures intake (docs/configuration.md).
-type Intake struct{}
+import (
+	"fmt"
+	"net"
+	"slices"
+	"time"
+)
 
-func (x *Intake) validate() error { return nil }
+// Intake configures the event pipeline and the intake sources: Suricata
+// EVE JSON, syslog and the JSON webhook (docs/sensors.md).
+type Intake struct {
+	// Queue is how many events the pipeline holds in memory before new
+	// ones overflow to the disk spool. Default 65536.
+	Queue int `yaml:"queue"`
+	// Appenders is how many events are appended to the evidence log at
+	// once (the log's group commit batches them). Default 1024.
+	Appenders int `yaml:"appenders"`
+	// Spool bounds the disk spool that takes the overflow when the queue
+	// is full or the log is slow; beyond it events are dropped, counted
+	// and logged as an "event.dropped" entry. Default 1 GiB.
+	Spool Spool `yaml:"spool"`
+	// Correlation turns events into incidents.
+	Correlation Correlation `yaml:"correlation"`
+	// FeedBuffer is the buffer of each live-feed subscriber; a subscriber
+	// that falls this far behind is dropped. Default 1024.
+	FeedBuffer int `yaml:"feed_buffer"`
+	// Suricata configures Suricata EVE JSON intake.
+	Suricata Suricata `yaml:"suricata"`
+	// Syslog configures syslog intake (RFC 5424 and RFC 3164).
+	Syslog Syslog `yaml:"syslog"`
+	// Webhook configures the generic JSON webhook
+	// (POST /api/v1/intake/webhook).
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// Correlation configures how events become incidents.
+type Correlation struct {
+	// Disabled turns correlation off: events are logged and recorded, no
+	// incident is opened or linked.
+	Disabled bool `yaml:"disabled"`
+	// Window is how long an incident stays the one events of its source
+	// go to after the last event linked to it. Default 24h.
+	Window time.Duration `yaml:"window"`
+	// OpenSeverity is the least severity that opens an incident for a
+	// source that has none. Default "high".
+	OpenSeverity string `yaml:"open_severity"`
+	// LinkSeverity is the least severity linked to a source's open
+	// incident and counted as malicious activity (the guardrail's
+	// present_danger). Lower events are only counted. Default "medium".
+	LinkSeverity string `yaml:"link_severity"`
+	// Flush is how often pending links are written (one log entry per
+	// incident per flush). Default 2s.
+	Flush time.Duration `yaml:"flush"`
+}
+
+// Suricata configures EVE JSON intake.
+type Suricata struct {
+	// Files are EVE JSON files to tail (eve.json); each follows appends,
+	// rotation and truncation and remembers its offset across restarts.
+	Files []string `yaml:"files"`
+	// Poll is how often a tailed file is checked for growth. Default 250ms.
+	Poll time.Duration `yaml:"poll"`
+	// Types are the EVE event types taken; others are skipped. Default
+	// alert, http, dns, tls, ssh, flow, anomaly, fileinfo.
+	Types []string `yaml:"types"`
+}
+
+// Syslog configures syslog listeners.
+type Syslog struct {
+	// UDP is a listen address for syslog over UDP ("" for none).
+	UDP string `yaml:"udp"`
+	// TCP is a listen address for syslog over TCP, with octet-counting or
+	// newline framing (RFC 6587) ("" for none).
+	TCP string `yaml:"tcp"`
+	// MaxMessage bounds one message in bytes; longer ones are truncated
+	// (UDP) or cut (TCP) and flagged. Default 8192.
+	MaxMessage int `yaml:"max_message"`
+	// MaxConns bounds TCP connections at once. Default 256.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// Webhook configures the generic JSON webhook.
+type Webhook struct {
+	// HMACSecretFile, when set, names a file whose content (trimmed) is a
+	// shared secret: every webhook request must then also carry
+	// X-Vallum-Signature: sha256=<hex HMAC-SHA256(secret, body)>.
+	HMACSecretFile string `yaml:"hmac_secret_file"`
+	// Fields maps event fields (time, src_ip, src_port, dst_ip, dst_port,
+	// kind, severity, protocol, session, command, username, message) to
+	// dotted JSON paths in the posted document; unmapped fields use the
+	// same name.
+	Fields map[string]string `yaml:"fields"`
+}
+
+// WebhookFields are the event fields a webhook mapping may name.
+var WebhookFields = []string{"id", "time", "src_ip", "src_port", "dst_ip", "dst_port", "kind", "severity", "protocol", "session", "command", "username", "message"}
+
+// Severities, lowest first (sensor.Severity…).
+var severities = []string{"info", "low", "medium", "high", "critical"}
+
+func (x *Intake) validate() error {
+	setDefault(&x.Queue, 65536)
+	setDefault(&x.Appenders, 1024)
+	setDefault(&x.FeedBuffer, 1024)
+	if x.Queue < 1 || x.Appenders < 1 || x.FeedBuffer < 1 {
+		return fmt.Errorf("config: intake.queue, intake.appenders and intake.feed_buffer must be positive")
+	}
+	if err := x.Spool.validate("intake.spool"); err != nil {
+		return err
+	}
+	c := &x.Correlation
+	if c.Window == 0 {
+		c.Window = 24 * time.Hour
+	}
+	if c.Flush == 0 {
+		c.Flush = 2 * time.Second
+	}
+	if c.OpenSeverity == "" {
+		c.OpenSeverity = "high"
+	}
+	if c.LinkSeverity == "" {
+		c.LinkSeverity = "medium"
+	}
+	if c.Window < 0 || c.Flush < 0 {
+		return fmt.Errorf("config: intake.correlation.window and flush must not be negative")
+	}
+	for _, s := range []string{c.OpenSeverity, c.LinkSeverity} {
+		if !slices.Contains(severities, s) {
+			return fmt.Errorf("config: intake.correlation: severity %q is not one of %v", s, severities)
+		}
+	}
+	if slices.Index(severities, c.OpenSeverity) < slices.Index(severities, c.LinkSeverity) {
+		return fmt.Errorf("config: intake.correlation.open_severity %q is below link_severity %q", c.OpenSeverity, c.LinkSeverity)
+	}
+	if x.Suricata.Poll == 0 {
+		x.Suricata.Poll = 250 * time.Millisecond
+	}
+	if len(x.Suricata.Types) == 0 {
+		x.Suricata.Types = []string{"alert", "http", "dns", "tls", "ssh", "flow", "anomaly", "fileinfo"}
+	}
+	setDefault(&x.Syslog.MaxMessage, 8192)
+	setDefault(&x.Syslog.MaxConns, 256)
+	if x.Syslog.MaxMessage < 480 || x.Syslog.MaxMessage > 1<<20 {
+		return fmt.Errorf("config: intake.syslog.max_message %d must be between 480 and %d", x.Syslog.MaxMessage, 1<<20)
+	}
+	for _, a := range []string{x.Syslog.UDP, x.Syslog.TCP} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("config: intake.syslog: listen address %q is not host:port: %v", a, err)
+		}
+	}
+	for f := range x.Webhook.Fields {
+		if !slices.Contains(WebhookFields, f) {
+			return fmt.Errorf("config: intake.webhook.fields: unknown field %q: want one of %v", f, WebhookFields)
+		}
+	}
+	return nil
+}
+
+func setDefault(v *int, d int) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// Validate checks the section and fills its defaults (Config.Validate
+// calls it; the event pipeline calls it on a section built in code).
+func (x *Intake) Validate() error { return x.validate() }

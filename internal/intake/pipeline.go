@@ -1,0 +1,717 @@
+// Package intake is Vallum's event pipeline and its intake sources.
+//
+// The Pipeline takes sensor.Events from the honeypots (Emit, which never
+// blocks a decoy) and from remote sensors and intake sources (Ingest,
+// which answers per event once it is durable), appends each as an "event"
+// entry to the evidence log, indexes it in SQLite, recognises honeytokens,
+// correlates hostile sources into incidents on the incident desk, and
+// feeds subscribers live. The parsers (Suricata EVE JSON, syslog RFC 5424
+// and RFC 3164, a generic JSON webhook) are pure functions of bytes; the
+// sources that read files and sockets are at the edge (tail.go,
+// syslog_server.go).
+//
+// Overflow policy: the in-memory queue holds Config.Queue events; when it
+// is full (the log is slow or a burst arrives) Emit writes the event to a
+// bounded disk spool that is drained back into the queue when it has room;
+// when the spool is full too, the event is dropped, counted, reported to
+// the operator log and recorded in the evidence log as an "event.dropped"
+// entry with the count (docs/sensors.md).
+//
+// Idempotency: Event.ID is the key. The first copy is logged; a later one
+// is answered "duplicate" without a second entry, once the first is
+// durable.
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vallum/vallum/internal/config"
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/sensor/spool"
+	"github.com/vallum/vallum/internal/store"
+)
+
+// Entry kinds the pipeline writes.
+const (
+	// EventKind is the kind of an event's log entry; its payload is the
+	// sensor.Event as JSON.
+	EventKind = "event"
+	// DroppedKind records events dropped by the overflow policy.
+	DroppedKind = "event.dropped"
+	// Actor is the actor of the entries the pipeline writes itself
+	// (drops, and the incidents it opens and links).
+	Actor = "vallum-intake"
+)
+
+// Log is the evidence log events go to. Append must return only once the
+// entry is durable; Entry returns a committed entry; Changed returns a
+// channel closed at the next commit. All must be safe for concurrent use.
+// *evidence.Log implements it.
+type Log interface {
+	Append(ctx context.Context, rec evidence.Record) (evidence.Receipt, error)
+	Entry(i int64) (evidence.Entry, error)
+	Size() int64
+	Changed() <-chan struct{}
+}
+
+var _ Log = (*evidence.Log)(nil)
+
+// TokenMatcher recognises honeytokens. MatchToken returns the ID of the
+// honeytoken e used or carried. It is called on every event, from many
+// goroutines at once, so it must be safe for concurrent use and fast.
+type TokenMatcher interface {
+	MatchToken(e sensor.Event) (id string, ok bool)
+}
+
+// TokenMatchFunc adapts a function to TokenMatcher.
+type TokenMatchFunc func(e sensor.Event) (string, bool)
+
+// MatchToken calls f(e).
+func (f TokenMatchFunc) MatchToken(e sensor.Event) (string, bool) { return f(e) }
+
+// Config configures a Pipeline.
+type Config struct {
+	Log Log
+	DB  *store.DB
+	// Desk opens and links incidents; nil turns correlation off.
+	Desk Desk
+	// Tokens recognises honeytokens; nil: none.
+	Tokens TokenMatcher
+	// SpoolDir is the overflow spool's directory.
+	SpoolDir string
+	// Intake holds the sizes and the correlation settings (defaults
+	// filled by config validation).
+	Intake config.Intake
+	// MaxPayload is the log's payload limit; larger events are rejected.
+	MaxPayload int
+	Logger     *slog.Logger
+	// Clock returns the current time; time.Now if nil.
+	Clock func() time.Time
+}
+
+// Result is the outcome of one event given to Ingest.
+type Result struct {
+	ID string `json:"id"`
+	// Status is accepted (now in the log), duplicate (an earlier copy is
+	// in the log), rejected (invalid: sending it again will not help) or
+	// retry (not logged now: send it again later).
+	Status string `json:"status"`
+	// Index is the log index of an accepted event.
+	Index *int64 `json:"index,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Result statuses.
+const (
+	Accepted  = "accepted"
+	Duplicate = "duplicate"
+	Rejected  = "rejected"
+	Retry     = "retry"
+)
+
+// Done reports whether the sender may forget the event: it is in the log,
+// or will never be.
+func (r Result) Done() bool { return r.Status != Retry }
+
+// item is one event in the queue. done is nil for Emit (fire and forget);
+// for Ingest it receives the result.
+type item struct {
+	e    sensor.Event
+	done chan Result
+}
+
+// flight is an event accepted for appending and not yet in the SQLite
+// index: later copies of its ID wait on done and are duplicates if ok.
+type flight struct {
+	done chan struct{}
+	ok   bool // set before done is closed
+}
+
+// Pipeline is the event pipeline. It is safe for concurrent use.
+//
+// Goroutines (started by Run): the dispatcher takes batches from queue,
+// drops duplicates and starts one appender per event (at most
+// Intake.Appenders at once); the projector follows the log and indexes
+// event entries in SQLite; the drainer moves spooled events back into the
+// queue; the correlator opens and links incidents; the reporter records
+// drops.
+type Pipeline struct {
+	cfg    Config
+	log    Log
+	db     *store.DB
+	spool  *spool.Spool
+	logger *slog.Logger
+	clock  func() time.Time
+	feed   feed
+	corr   *correlator // nil when correlation is off
+
+	queue chan item
+	sem   chan struct{} // appender slots
+	wg    sync.WaitGroup
+
+	// stopMu orders Emit and Ingest with shutdown: they hold it for
+	// reading while queueing; Run takes it to set stopped and empty the
+	// queue.
+	stopMu  sync.RWMutex
+	stopped bool // guarded by stopMu
+
+	mu sync.Mutex // guards the fields below
+	// recent holds the IDs accepted for appending and not yet in SQLite.
+	recent map[string]*flight
+	// hints are events appended and not yet projected, by log index: the
+	// projector takes them instead of reading the entry back.
+	hints map[int64]sensor.Event
+	// claimed is the index the projector has taken hints up to: an
+	// appender stores a hint only at or above it.
+	claimed   int64
+	projected chan struct{} // signalled after each projection commit
+
+	spooled chan struct{} // signalled when an event is spooled
+
+	// counters
+	accepted   atomic.Int64
+	duplicates atomic.Int64
+	rejected   atomic.Int64
+	spooledN   atomic.Int64
+	dropped    atomic.Int64 // dropped and not yet reported
+	droppedAll atomic.Int64
+}
+
+// maxRecent bounds the IDs awaiting projection; the dispatcher waits for
+// the projector beyond it.
+const maxRecent = 1 << 18
+
+// Open prepares a pipeline: it migrates its tables, brings the SQLite
+// index up to date with the log (events appended before a crash but not
+// indexed are indexed now, so that their IDs are known), opens the spool
+// and loads the correlation state. Run starts it.
+func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
+	if cfg.Log == nil || cfg.DB == nil {
+		return nil, errors.New("intake: the pipeline needs a log and a database")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 1 << 20
+	}
+	if err := cfg.Intake.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.DB.Migrate(ctx, "intake", migrations); err != nil {
+		return nil, fmt.Errorf("couldn't migrate the intake tables: %w", err)
+	}
+	in := cfg.Intake
+	p := &Pipeline{
+		cfg: cfg, log: cfg.Log, db: cfg.DB, logger: cfg.Logger, clock: cfg.Clock,
+		feed:      feed{buf: in.FeedBuffer},
+		queue:     make(chan item, in.Queue),
+		sem:       make(chan struct{}, in.Appenders),
+		recent:    make(map[string]*flight),
+		hints:     make(map[int64]sensor.Event),
+		projected: make(chan struct{}, 1),
+		spooled:   make(chan struct{}, 1),
+	}
+	head, err := p.loadHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.claimed = head
+	for p.claimed < p.log.Size() {
+		if err := p.projectRange(ctx, p.log.Size()); err != nil {
+			return nil, fmt.Errorf("couldn't index the log's events: %w", err)
+		}
+	}
+	sp, err := spool.Open(cfg.SpoolDir, spool.Config{MaxBytes: in.Spool.MaxBytes, SegmentBytes: in.Spool.SegmentBytes, MaxEvent: cfg.MaxPayload})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open the intake spool: %w", err)
+	}
+	p.spool = sp
+	if cfg.Desk != nil && !in.Correlation.Disabled {
+		if p.corr, err = newCorrelator(ctx, p, cfg.Desk, in.Correlation); err != nil {
+			sp.Close()
+			return nil, err
+		}
+	}
+	if st := sp.Stats(); st.Events > 0 {
+		p.logger.Info("intake spool holds events from before the restart; draining", "events", st.Events, "bytes", st.Bytes)
+	}
+	return p, nil
+}
+
+// Emit queues e for the log and returns at once: a full queue sends e to
+// the disk spool, a full spool drops it (counted, reported and logged). An
+// event without an ID gets one; invalid events are counted and dropped.
+func (p *Pipeline) Emit(e sensor.Event) {
+	if e.ID == "" {
+		e.ID = sensor.NewID("ev-")
+	}
+	p.stopMu.RLock()
+	if !p.stopped {
+		select {
+		case p.queue <- item{e: e}:
+			p.stopMu.RUnlock()
+			return
+		default:
+		}
+	}
+	p.stopMu.RUnlock()
+	p.toSpool(e)
+}
+
+// toSpool writes e to the spool, or drops it.
+func (p *Pipeline) toSpool(e sensor.Event) {
+	if err := p.spool.Put(e); err != nil {
+		p.dropped.Add(1)
+		p.droppedAll.Add(1)
+		if !errors.Is(err, spool.ErrFull) {
+			p.logger.Error("couldn't spool an event; dropped", "event", e.ID, "err", err)
+		}
+		return
+	}
+	p.spooledN.Add(1)
+	select {
+	case p.spooled <- struct{}{}:
+	default:
+	}
+}
+
+// Ingest logs events and returns one result per event, in order, each
+// only once it is final: accepted and duplicate events are durably in the
+// log. It waits for room in the queue (backpressure on the sender) until
+// ctx ends; events it could not queue are answered "retry".
+func (p *Pipeline) Ingest(ctx context.Context, events []sensor.Event) []Result {
+	out := make([]Result, len(events))
+	chans := make([]chan Result, len(events))
+	p.stopMu.RLock()
+	for i, e := range events {
+		if p.stopped {
+			out[i] = Result{ID: e.ID, Status: Retry, Error: "the server is shutting down"}
+			continue
+		}
+		ch := make(chan Result, 1)
+		select {
+		case p.queue <- item{e: e, done: ch}:
+			chans[i] = ch
+		case <-ctx.Done():
+			out[i] = Result{ID: e.ID, Status: Retry, Error: "timed out waiting for room in the queue"}
+		}
+	}
+	p.stopMu.RUnlock()
+	for i, ch := range chans {
+		if ch != nil {
+			out[i] = <-ch
+		}
+	}
+	return out
+}
+
+// Run runs the pipeline until ctx ends. On the way out it stops taking
+// events, spools what is still queued, waits for appends in flight and
+// flushes pending incident links.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var bg sync.WaitGroup
+	start := func(f func(context.Context)) {
+		bg.Add(1)
+		go func() { defer bg.Done(); f(ctx) }()
+	}
+	projErr := make(chan error, 1)
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		if err := p.project(ctx); err != nil {
+			projErr <- err
+		}
+	}()
+	start(p.drain)
+	start(p.report)
+	if p.corr != nil {
+		start(p.corr.run)
+	}
+	p.dispatch(ctx)
+
+	// Shutdown: refuse new events, spool the queued ones (answering
+	// Ingest callers "retry": they keep their copy).
+	p.stopMu.Lock()
+	p.stopped = true
+	p.stopMu.Unlock()
+	for {
+		select {
+		case it := <-p.queue:
+			p.fail(it, nil, "the server is shutting down")
+			continue
+		default:
+		}
+		break
+	}
+	p.wg.Wait()
+	if p.corr != nil {
+		p.corr.stop()
+	}
+	bg.Wait()
+	p.reportDrops(context.Background())
+	err := p.spool.Close()
+	select {
+	case e := <-projErr:
+		return e
+	default:
+	}
+	return err
+}
+
+// fail answers an item that was not logged: an Ingest caller gets retry,
+// an emitted event goes to the spool.
+func (p *Pipeline) fail(it item, fl *flight, why string) {
+	if fl != nil {
+		p.mu.Lock()
+		delete(p.recent, it.e.ID)
+		p.mu.Unlock()
+		close(fl.done)
+	}
+	if it.done != nil {
+		it.done <- Result{ID: it.e.ID, Status: Retry, Error: why}
+		return
+	}
+	p.toSpool(it.e)
+}
+
+func (p *Pipeline) answer(it item, r Result) {
+	if it.done != nil {
+		it.done <- r
+	}
+}
+
+// dispatch is the dispatcher goroutine's loop.
+func (p *Pipeline) dispatch(ctx context.Context) {
+	batch := make([]item, 0, 1024)
+	for {
+		batch = batch[:0]
+		select {
+		case it := <-p.queue:
+			batch = append(batch, it)
+		case <-ctx.Done():
+			return
+		}
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case it := <-p.queue:
+				batch = append(batch, it)
+			default:
+				break more
+			}
+		}
+		p.admit(ctx, batch)
+	}
+}
+
+// admit normalises a batch, answers invalid events and duplicates, and
+// starts an appender for each of the rest.
+func (p *Pipeline) admit(ctx context.Context, batch []item) {
+	now := p.clock()
+	fresh := batch[:0:0]
+	for _, it := range batch {
+		e, err := Normalize(it.e, now)
+		if err != nil {
+			p.reject(it, err)
+			continue
+		}
+		it.e = e
+		fresh = append(fresh, it)
+	}
+	// Wait for the projector if too many IDs await it.
+	for {
+		p.mu.Lock()
+		n := len(p.recent)
+		p.mu.Unlock()
+		if n < maxRecent {
+			break
+		}
+		select {
+		case <-p.projected:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	known, err := p.knownIDs(ctx, fresh)
+	if err != nil {
+		for _, it := range fresh {
+			p.fail(it, nil, "couldn't check the event ID")
+		}
+		p.logger.Error("couldn't look up event IDs", "err", err)
+		return
+	}
+	for _, it := range fresh {
+		if known[it.e.ID] {
+			p.duplicates.Add(1)
+			p.answer(it, Result{ID: it.e.ID, Status: Duplicate})
+			continue
+		}
+		p.mu.Lock()
+		prior := p.recent[it.e.ID]
+		var fl *flight
+		if prior == nil {
+			fl = &flight{done: make(chan struct{})}
+			p.recent[it.e.ID] = fl
+		}
+		p.mu.Unlock()
+		if prior != nil {
+			p.waitPrior(it, prior)
+			continue
+		}
+		p.sem <- struct{}{}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() { <-p.sem }()
+			p.appendOne(it, fl)
+		}()
+	}
+}
+
+// waitPrior answers a copy of an event already in flight once the first
+// copy's outcome is known.
+func (p *Pipeline) waitPrior(it item, prior *flight) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-prior.done
+		if prior.ok {
+			p.duplicates.Add(1)
+			p.answer(it, Result{ID: it.e.ID, Status: Duplicate})
+			return
+		}
+		p.fail(it, nil, "an earlier copy of this event could not be logged")
+	}()
+}
+
+func (p *Pipeline) reject(it item, err error) {
+	p.rejected.Add(1)
+	if it.done == nil {
+		p.logger.Warn("dropped an invalid event", "sensor", clean(it.e.Sensor, 64), "err", err)
+	}
+	p.answer(it, Result{ID: it.e.ID, Status: Rejected, Error: err.Error()})
+}
+
+// appendOne appends one event, then hands it to the index, the feed and
+// the correlator.
+func (p *Pipeline) appendOne(it item, fl *flight) {
+	e := it.e
+	if p.cfg.Tokens != nil && e.Honeytoken == "" {
+		if id, ok := p.cfg.Tokens.MatchToken(e); ok {
+			e.Honeytoken = clean(id, maxShort)
+			if Rank(e.Severity) < Rank(sensor.SeverityHigh) {
+				e.Severity = sensor.SeverityHigh
+			}
+		}
+	}
+	payload, err := json.Marshal(e)
+	if err == nil && len(payload) > p.cfg.MaxPayload {
+		err = fmt.Errorf("%w: the event is %d bytes, the log takes at most %d", ErrInvalidEvent, len(payload), p.cfg.MaxPayload)
+	}
+	if err != nil {
+		p.mu.Lock()
+		delete(p.recent, e.ID)
+		p.mu.Unlock()
+		close(fl.done)
+		p.reject(it, err)
+		return
+	}
+	rcpt, err := p.log.Append(context.Background(), evidence.Record{Kind: EventKind, Actor: actorOf(e), Payload: payload})
+	if err != nil {
+		if errors.Is(err, evidence.ErrInvalid) {
+			p.mu.Lock()
+			delete(p.recent, e.ID)
+			p.mu.Unlock()
+			close(fl.done)
+			p.reject(it, err)
+			return
+		}
+		p.logger.Warn("couldn't log an event; it is kept for a retry", "event", e.ID, "err", err)
+		p.fail(it, fl, "the evidence log did not take the event; send it again")
+		return
+	}
+	p.mu.Lock()
+	if rcpt.Index >= p.claimed {
+		p.hints[rcpt.Index] = e
+	}
+	p.mu.Unlock()
+	fl.ok = true
+	close(fl.done)
+	p.accepted.Add(1)
+	idx := rcpt.Index
+	p.answer(it, Result{ID: e.ID, Status: Accepted, Index: &idx})
+	p.feed.publish(e)
+	if p.corr != nil {
+		p.corr.observe(idx, e)
+	}
+	if e.Honeytoken != "" && e.Kind != sensor.KindHoneytoken {
+		p.Emit(honeytokenEvent(e))
+	}
+}
+
+// honeytokenEvent is the "honeytoken" event raised when e used or carried
+// a honeytoken. Its ID derives from e's, so a re-delivered e raises it
+// once.
+func honeytokenEvent(e sensor.Event) sensor.Event {
+	h := e
+	h.ID = clean(e.ID, maxID-len("-honeytoken")) + "-honeytoken"
+	h.Kind = sensor.KindHoneytoken
+	if Rank(h.Severity) < Rank(sensor.SeverityHigh) {
+		h.Severity = sensor.SeverityHigh
+	}
+	h.Credentials, h.Payloads, h.Command = nil, nil, ""
+	h.Details = map[string]string{"event": e.ID, "event_kind": e.Kind}
+	return h
+}
+
+// actorOf is the log entry's actor: the sensor that observed the event.
+func actorOf(e sensor.Event) string {
+	if evidence.ValidActor(e.Sensor) == nil {
+		return e.Sensor
+	}
+	return Actor
+}
+
+// drain moves spooled events back through Ingest when the queue has
+// room, and acknowledges them once they are final.
+func (p *Pipeline) drain(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.spooled:
+		case <-time.After(time.Second):
+		}
+		for ctx.Err() == nil {
+			if len(p.queue) >= max(cap(p.queue)/2, 1) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
+			events, cur, err := p.spool.Peek(1024)
+			if err != nil {
+				p.logger.Error("couldn't read the intake spool", "err", err)
+				break
+			}
+			if len(events) == 0 {
+				if cur != (spool.Cursor{}) {
+					p.spool.Ack(cur)
+				}
+				break
+			}
+			ok := true
+			for _, r := range p.Ingest(ctx, events) {
+				ok = ok && r.Done()
+			}
+			if !ok {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 10*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			if err := p.spool.Ack(cur); err != nil {
+				p.logger.Error("couldn't acknowledge spooled events", "err", err)
+			}
+		}
+	}
+}
+
+// reportEvery is how often drops are reported.
+const reportEvery = 10 * time.Second
+
+// report records drops every reportEvery.
+func (p *Pipeline) report(ctx context.Context) {
+	t := time.NewTicker(reportEvery)
+	defer t.Stop()
+	since := p.clock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if p.reportDropsSince(ctx, since) {
+				since = p.clock()
+			}
+		}
+	}
+}
+
+func (p *Pipeline) reportDrops(ctx context.Context) { p.reportDropsSince(ctx, time.Time{}) }
+
+// DroppedRecord is the payload of an "event.dropped" entry.
+type DroppedRecord struct {
+	// Dropped is how many events were dropped since the previous report.
+	Dropped int64  `json:"dropped"`
+	Since   string `json:"since,omitempty"`
+	Until   string `json:"until"`
+	Reason  string `json:"reason"`
+	// Spool is the spool's state when the report was made.
+	Spool spool.Stats `json:"spool"`
+}
+
+// reportDropsSince logs and records the drops not yet reported; true if
+// there were any and they were recorded.
+func (p *Pipeline) reportDropsSince(ctx context.Context, since time.Time) bool {
+	n := p.dropped.Swap(0)
+	if n == 0 {
+		return false
+	}
+	rec := DroppedRecord{Dropped: n, Until: p.clock().UTC().Format(time.RFC3339), Reason: "queue and disk spool full", Spool: p.spool.Stats()}
+	if !since.IsZero() {
+		rec.Since = since.UTC().Format(time.RFC3339)
+	}
+	p.logger.Warn("dropped sensor events: the queue and the disk spool were full", "dropped", n, "spool_bytes", rec.Spool.Bytes, "spool_events", rec.Spool.Events)
+	b, _ := json.Marshal(rec)
+	if _, err := p.log.Append(ctx, evidence.Record{Kind: DroppedKind, Actor: Actor, Payload: b}); err != nil {
+		p.dropped.Add(n) // report them with the next ones
+		p.logger.Error("couldn't record dropped events in the log", "err", err)
+		return false
+	}
+	return true
+}
+
+// Stats are the pipeline's counters since it opened.
+type Stats struct {
+	Accepted   int64       `json:"accepted"`
+	Duplicates int64       `json:"duplicates"`
+	Rejected   int64       `json:"rejected"`
+	Spooled    int64       `json:"spooled"`
+	Dropped    int64       `json:"dropped"`
+	Queued     int         `json:"queued"`
+	Spool      spool.Stats `json:"spool"`
+	// Subscribers is the number of live-feed subscribers.
+	Subscribers int `json:"subscribers"`
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() Stats {
+	return Stats{
+		Accepted: p.accepted.Load(), Duplicates: p.duplicates.Load(), Rejected: p.rejected.Load(),
+		Spooled: p.spooledN.Load(), Dropped: p.droppedAll.Load(), Queued: len(p.queue),
+		Spool: p.spool.Stats(), Subscribers: p.feed.len(),
+	}
+}
+
+// Subscribe returns a live feed of the events logged from now on. The
+// channel has Intake.FeedBuffer room; a subscriber that falls that far
+// behind is dropped (its channel closed). It is closed when ctx ends.
+func (p *Pipeline) Subscribe(ctx context.Context) <-chan sensor.Event { return p.feed.subscribe(ctx) }

@@ -1,0 +1,429 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vallum/vallum/internal/config"
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/guard"
+	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/store"
+)
+
+// env is a real evidence log, database and incident desk in a temporary
+// directory.
+type env struct {
+	dir  string
+	log  *evidence.Log
+	db   *store.DB
+	desk *incident.Desk
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	return openEnv(t, t.TempDir())
+}
+
+func openEnv(t testing.TB, dir string) *env {
+	t.Helper()
+	keys, _, err := evidence.LoadOrCreateKeys(dir, "test.vallum.example/intake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	files, err := store.OpenFiles(filepath.Join(dir, "log"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := evidence.Open(evidence.Config{Origin: keys.Origin, Signer: keys.Signer, Verifier: keys.Verifier, Storage: files, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk, err := incident.Open(context.Background(), db, l, noDecider{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, log: l, db: db, desk: desk}
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *env) close() {
+	e.log.Close()
+	e.db.Close()
+}
+
+type noDecider struct{}
+
+func (noDecider) Decide(context.Context, guard.Request, string) (guard.Decision, error) {
+	return guard.Decision{}, fmt.Errorf("no guardrail in intake tests")
+}
+
+// running is a pipeline with Run going until stop.
+type running struct {
+	*Pipeline
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	r.once.Do(func() {
+		r.cancel()
+		r.err = <-r.done
+	})
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+}
+
+func startPipeline(t testing.TB, e *env, mod func(*Config)) *running {
+	t.Helper()
+	cfg := Config{Log: e.log, DB: e.db, Desk: e.desk, SpoolDir: filepath.Join(e.dir, "intake-spool"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.Intake.Correlation.Flush = 20 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Pipeline: p, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- p.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func ev(id, src, kind string) sensor.Event {
+	return sensor.Event{ID: id, Time: time.Now().UTC(), Sensor: "test/ssh", Protocol: "ssh", Kind: kind,
+		Src: sensor.Endpoint{IP: src, Port: 40000}, Dst: sensor.Endpoint{IP: "127.0.0.1", Port: 2222}, Session: "s-" + id}
+}
+
+// logged returns the IDs of the log's event entries, counting each.
+func logged(t testing.TB, l *evidence.Log) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for i := range l.Size() {
+		ent, err := l.Entry(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := evidence.DecodeHeader(ent.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Kind != EventKind {
+			continue
+		}
+		var e sensor.Event
+		if err := json.Unmarshal(ent.Payload, &e); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		ids[e.ID]++
+	}
+	return ids
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestIngestAcceptsOnceAndReportsEachEvent(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, nil)
+	ctx := context.Background()
+	bad := ev("bad", "203.0.113.7", "nonsense")
+	res := p.Ingest(ctx, []sensor.Event{ev("a", "203.0.113.7", sensor.KindConnect), bad, ev("b", "203.0.113.7", sensor.KindAuth), ev("a", "203.0.113.7", sensor.KindConnect)})
+	want := []string{Accepted, Rejected, Accepted, Duplicate}
+	for i, r := range res {
+		if r.Status != want[i] {
+			t.Errorf("event %d (%s): got %s (%s), want %s", i, r.ID, r.Status, r.Error, want[i])
+		}
+	}
+	if res[0].Index == nil || res[2].Index == nil {
+		t.Fatalf("accepted events have no index: %+v", res)
+	}
+	// A later copy, after indexing, is a duplicate too.
+	waitFor(t, "indexing", func() bool { n, _ := p.loadHead(context.Background()); return n == e.log.Size() })
+	res = p.Ingest(ctx, []sensor.Event{ev("b", "203.0.113.7", sensor.KindAuth)})
+	if res[0].Status != Duplicate {
+		t.Errorf("re-sent event: got %s, want duplicate", res[0].Status)
+	}
+	ids := logged(t, e.log)
+	if ids["a"] != 1 || ids["b"] != 1 || ids["bad"] != 0 {
+		t.Errorf("log holds %v, want a and b once each", ids)
+	}
+}
+
+func TestConcurrentCopiesLoggedOnce(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, nil)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var batch []sensor.Event
+			for i := range 200 {
+				batch = append(batch, ev(fmt.Sprintf("ev-%d", i), "198.51.100.1", sensor.KindConnect))
+			}
+			for _, r := range p.Ingest(context.Background(), batch) {
+				if r.Status != Accepted && r.Status != Duplicate {
+					t.Errorf("%s: %s %s", r.ID, r.Status, r.Error)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ids := logged(t, e.log)
+	if len(ids) != 200 {
+		t.Errorf("got %d distinct events, want 200", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s logged %d times", id, n)
+		}
+	}
+}
+
+func TestEmitSpoolsWhenQueueFullAndDrains(t *testing.T) {
+	e := newEnv(t)
+	// A queue of 1: most of a burst overflows to disk.
+	p := startPipeline(t, e, func(c *Config) { c.Intake.Queue = 1; c.Intake.Appenders = 8 })
+	const n = 500
+	for i := range n {
+		p.Emit(ev(fmt.Sprintf("burst-%d", i), "192.0.2.9", sensor.KindConnect))
+	}
+	if p.Stats().Spooled == 0 {
+		t.Fatalf("nothing spooled: %+v", p.Stats())
+	}
+	waitFor(t, "every event logged", func() bool { return p.Stats().Accepted == n })
+	ids := logged(t, e.log)
+	if len(ids) != n {
+		t.Errorf("got %d events in the log, want %d", len(ids), n)
+	}
+	for id, c := range ids {
+		if c != 1 {
+			t.Errorf("%s logged %d times", id, c)
+		}
+	}
+	waitFor(t, "spool emptied", func() bool { return p.Stats().Spool.Events == 0 })
+}
+
+func TestDropsBeyondSpoolAreCountedAndLogged(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, func(c *Config) {
+		c.Intake.Queue, c.Intake.Appenders = 1, 1
+		c.Intake.Spool = config.Spool{MaxBytes: 4096, SegmentBytes: 4096}
+	})
+	for i := range 300 {
+		p.Emit(ev(fmt.Sprintf("flood-%d", i), "192.0.2.10", sensor.KindConnect))
+	}
+	if p.Stats().Dropped == 0 {
+		t.Fatalf("nothing dropped with a 4 KiB spool: %+v", p.Stats())
+	}
+	p.stop(t) // records the drops on the way out
+	dropped := p.Stats().Dropped
+	var recorded int64
+	for i := range e.log.Size() {
+		ent, _ := e.log.Entry(i)
+		h, _ := evidence.DecodeHeader(ent.Header)
+		if h.Kind == DroppedKind {
+			var d DroppedRecord
+			if err := json.Unmarshal(ent.Payload, &d); err != nil {
+				t.Fatal(err)
+			}
+			recorded += d.Dropped
+		}
+	}
+	if recorded != dropped {
+		t.Errorf("event.dropped entries count %d, the pipeline dropped %d", recorded, dropped)
+	}
+	accepted := len(logged(t, e.log))
+	spooled := p.Stats().Spool.Events
+	if int64(accepted)+spooled+dropped != 300 {
+		t.Errorf("logged %d + spooled %d + dropped %d != 300 emitted", accepted, spooled, dropped)
+	}
+}
+
+func TestRestartDrainsSpoolAndKeepsIDs(t *testing.T) {
+	dir := t.TempDir()
+	e := openEnv(t, dir)
+	p := startPipeline(t, e, func(c *Config) { c.Intake.Queue, c.Intake.Appenders = 1, 1 })
+	for i := range 200 {
+		p.Emit(ev(fmt.Sprintf("r-%d", i), "192.0.2.11", sensor.KindConnect))
+	}
+	p.stop(t)
+	e.close()
+	e = openEnv(t, dir)
+	p = startPipeline(t, e, nil)
+	waitFor(t, "spool drained", func() bool { return p.Stats().Spool.Events == 0 && len(logged(t, e.log)) == 200 })
+	// IDs logged before the restart are known after it.
+	res := p.Ingest(context.Background(), []sensor.Event{ev("r-0", "192.0.2.11", sensor.KindConnect)})
+	if res[0].Status != Duplicate {
+		t.Errorf("an event logged before the restart: got %s, want duplicate", res[0].Status)
+	}
+	for id, c := range logged(t, e.log) {
+		if c != 1 {
+			t.Errorf("%s logged %d times", id, c)
+		}
+	}
+}
+
+func TestCorrelationOpensLinksAndFeedsPresentDanger(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, nil)
+	ctx := context.Background()
+	// A scan (low) from a new source only counts; a command (high) opens
+	// an incident; a later auth (medium) is linked to it.
+	scan := ev("scan", "203.0.113.50", sensor.KindConnect)
+	cmd := ev("cmd", "203.0.113.50", sensor.KindCommand)
+	auth := ev("auth", "203.0.113.50", sensor.KindAuth)
+	other := ev("other", "203.0.113.51", sensor.KindAuth) // medium, new source: no incident
+	for _, x := range [][]sensor.Event{{scan}, {cmd}, {auth, other}} {
+		for _, r := range p.Ingest(ctx, x) {
+			if r.Status != Accepted {
+				t.Fatalf("%s: %s %s", r.ID, r.Status, r.Error)
+			}
+		}
+	}
+	var list []incident.Incident
+	waitFor(t, "an incident with two linked events", func() bool {
+		var err error
+		list, _, err = e.desk.ListIncidents(ctx, incident.Filter{}, incident.Page{})
+		if err != nil || len(list) != 1 {
+			return false
+		}
+		evs, _ := e.desk.Events(ctx, list[0].ID)
+		return len(evs) == 2
+	})
+	obs, err := e.desk.Observables(ctx, list[0].ID)
+	if err != nil || len(obs) != 1 || obs[0].Value != "203.0.113.50" {
+		t.Errorf("observables: got %+v, %v; want the source address", obs, err)
+	}
+	last, err := p.LastMalicious(ctx, list[0].ID)
+	if err != nil || !last.Equal(auth.Time) {
+		t.Errorf("LastMalicious: got %v, %v; want %v", last, err, auth.Time)
+	}
+}
+
+type tokens map[string]string // password -> token ID
+
+func (m tokens) MatchToken(e sensor.Event) (string, bool) {
+	if e.Credentials == nil {
+		return "", false
+	}
+	id, ok := m[e.Credentials.Password]
+	return id, ok
+}
+
+func TestHoneytokenRaisesSeverityAndEmitsEvent(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, func(c *Config) { c.Tokens = tokens{"hunter2-honey": "HT-1"} })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feed := p.Subscribe(ctx)
+	x := ev("login", "203.0.113.60", sensor.KindConnect)
+	x.Credentials = &sensor.Credentials{Method: "password", Username: "svc", Password: "hunter2-honey"}
+	if r := p.Ingest(ctx, []sensor.Event{x}); r[0].Status != Accepted {
+		t.Fatalf("got %+v", r)
+	}
+	got := map[string]sensor.Event{}
+	for len(got) < 2 {
+		select {
+		case e := <-feed:
+			got[e.ID] = e
+		case <-time.After(10 * time.Second):
+			t.Fatalf("feed gave %d events, want 2", len(got))
+		}
+	}
+	if o := got["login"]; o.Honeytoken != "HT-1" || o.Severity != sensor.SeverityHigh {
+		t.Errorf("matched event: honeytoken %q severity %q, want HT-1 high", o.Honeytoken, o.Severity)
+	}
+	h := got["login-honeytoken"]
+	if h.Kind != sensor.KindHoneytoken || h.Honeytoken != "HT-1" || h.Details["event"] != "login" || h.Credentials != nil {
+		t.Errorf("honeytoken event: %+v", h)
+	}
+	// The high-severity match opens an incident.
+	waitFor(t, "incident", func() bool {
+		l, _, _ := e.desk.ListIncidents(ctx, incident.Filter{}, incident.Page{})
+		return len(l) == 1
+	})
+}
+
+func TestSlowSubscriberIsDropped(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, func(c *Config) { c.Intake.FeedBuffer = 2 })
+	ctx := context.Background()
+	slow := p.Subscribe(ctx)
+	var batch []sensor.Event
+	for i := range 10 {
+		batch = append(batch, ev(fmt.Sprintf("f-%d", i), "192.0.2.1", sensor.KindConnect))
+	}
+	p.Ingest(ctx, batch)
+	n := 0
+	for range slow {
+		n++
+	}
+	if n != 2 {
+		t.Errorf("slow subscriber got %d events before being dropped, want its buffer of 2", n)
+	}
+	if p.Stats().Subscribers != 0 {
+		t.Errorf("subscribers: got %d, want 0", p.Stats().Subscribers)
+	}
+}
+
+func TestListAndStats(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, nil)
+	ctx := context.Background()
+	var batch []sensor.Event
+	for i := range 5 {
+		batch = append(batch, ev(fmt.Sprintf("l-%d", i), "198.51.100.7", sensor.KindConnect))
+	}
+	batch = append(batch, ev("l-x", "198.51.100.8", sensor.KindAuth))
+	p.Ingest(ctx, batch)
+	waitFor(t, "indexing", func() bool { n, _ := p.loadHead(context.Background()); return n == e.log.Size() })
+	page, next, err := p.List(ctx, Query{Source: "198.51.100.7", Limit: 3})
+	if err != nil || len(page) != 3 || next == 0 {
+		t.Fatalf("first page: %d events, next %d, %v", len(page), next, err)
+	}
+	rest, next2, err := p.List(ctx, Query{Source: "198.51.100.7", After: next})
+	if err != nil || len(rest) != 2 || next2 != 0 {
+		t.Fatalf("second page: %d events, next %d, %v", len(rest), next2, err)
+	}
+	if page[0].Event == nil || page[0].Event.Src.IP != "198.51.100.7" {
+		t.Errorf("listed event: %+v", page[0])
+	}
+	st, err := p.EventStats(ctx, time.Now().Add(-time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 6 || len(st.TopSources) != 2 || st.TopSources[0].Source != "198.51.100.7" || st.TopSources[0].Count != 5 || st.ByKind["auth"] != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+}

@@ -1,0 +1,377 @@
+package intake
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+// migrations of component "intake". The events table is an index of the
+// log's "event" entries (rebuilt from the log by following it); the
+// correlation tables hold which incident each hostile source goes to.
+var migrations = []string{
+	1: `
+CREATE TABLE intake_events (
+	idx        INTEGER PRIMARY KEY,
+	id         TEXT NOT NULL UNIQUE,
+	time       TEXT NOT NULL,
+	sensor     TEXT NOT NULL,
+	protocol   TEXT NOT NULL,
+	kind       TEXT NOT NULL,
+	severity   TEXT NOT NULL,
+	src_ip     TEXT NOT NULL,
+	src_port   INTEGER NOT NULL,
+	dst_ip     TEXT NOT NULL,
+	dst_port   INTEGER NOT NULL,
+	session    TEXT NOT NULL,
+	honeytoken TEXT NOT NULL
+);
+CREATE INDEX intake_events_time ON intake_events(time);
+CREATE INDEX intake_events_src ON intake_events(src_ip, time);
+CREATE INDEX intake_events_sensor ON intake_events(sensor, time);
+CREATE INDEX intake_events_session ON intake_events(session) WHERE session != '';
+CREATE TABLE intake_head (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	next INTEGER NOT NULL
+);
+CREATE TABLE intake_sources (
+	src_ip   TEXT PRIMARY KEY,
+	incident TEXT NOT NULL,
+	last_at  TEXT NOT NULL
+);
+CREATE TABLE intake_incidents (
+	incident          TEXT PRIMARY KEY,
+	src_ip            TEXT NOT NULL,
+	last_malicious_at TEXT NOT NULL,
+	linked            INTEGER NOT NULL
+);`,
+}
+
+func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {
+	var next int64
+	err := p.db.SQL().QueryRowContext(ctx, `SELECT next FROM intake_head WHERE id = 1`).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return next, err
+}
+
+// projectBatch bounds the entries indexed in one transaction.
+const projectBatch = 4096
+
+// project is the projector goroutine: it follows the log and indexes its
+// event entries until ctx ends.
+func (p *Pipeline) project(ctx context.Context) error {
+	for {
+		changed := p.log.Changed()
+		if size := p.log.Size(); p.head() < size {
+			if err := p.projectRange(ctx, size); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				p.logger.Error("couldn't index events; retrying", "from", p.head(), "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+func (p *Pipeline) head() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.claimed
+}
+
+// projectRange indexes the entries from the head up to at most size, in
+// one transaction, and moves the head.
+func (p *Pipeline) projectRange(ctx context.Context, size int64) error {
+	p.mu.Lock()
+	from := p.claimed
+	to := min(size, from+projectBatch)
+	hints := make(map[int64]sensor.Event, to-from)
+	for i := from; i < to; i++ {
+		if e, ok := p.hints[i]; ok {
+			hints[i] = e
+			delete(p.hints, i)
+		}
+	}
+	p.claimed = to // appenders store no hint below this any more
+	p.mu.Unlock()
+	ids, err := p.indexEntries(ctx, from, to, hints)
+	if err != nil {
+		// Put the head back; the entries are read from the log next time.
+		p.mu.Lock()
+		p.claimed = from
+		p.mu.Unlock()
+		return err
+	}
+	p.mu.Lock()
+	for _, id := range ids {
+		delete(p.recent, id)
+	}
+	p.mu.Unlock()
+	select {
+	case p.projected <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (p *Pipeline) indexEntries(ctx context.Context, from, to int64, hints map[int64]sensor.Event) ([]string, error) {
+	tx, err := p.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO intake_events(idx, id, time, sensor, protocol, kind, severity, src_ip, src_port, dst_ip, dst_port, session, honeytoken) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	var ids []string
+	for i := from; i < to; i++ {
+		e, ok := hints[i]
+		if !ok {
+			ent, err := p.log.Entry(i)
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+			h, err := evidence.DecodeHeader(ent.Header)
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+			if h.Kind != EventKind {
+				continue
+			}
+			if ent.Erased || json.Unmarshal(ent.Payload, &e) != nil || e.ID == "" {
+				// The payload is gone (erased) or not an event: index the
+				// entry under a placeholder ID so the head can move on.
+				t, _ := h.ParsedTime()
+				e = sensor.Event{ID: fmt.Sprintf("entry-%d", i), Time: t, Kind: "erased"}
+			}
+		}
+		if _, err := ins.ExecContext(ctx, i, e.ID, e.Time.UTC().Format(evidence.TimeFormat), e.Sensor, e.Protocol, e.Kind, e.Severity,
+			e.Src.IP, e.Src.Port, e.Dst.IP, e.Dst.Port, e.Session, e.Honeytoken); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		ids = append(ids, e.ID)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO intake_head(id, next) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET next = excluded.next`, to); err != nil {
+		return nil, err
+	}
+	return ids, tx.Commit()
+}
+
+// knownIDs returns which IDs of the batch are already indexed.
+func (p *Pipeline) knownIDs(ctx context.Context, batch []item) (map[string]bool, error) {
+	known := make(map[string]bool)
+	const chunk = 500
+	for i := 0; i < len(batch); i += chunk {
+		part := batch[i:min(i+chunk, len(batch))]
+		args := make([]any, len(part))
+		for j, it := range part {
+			args[j] = it.e.ID
+		}
+		q := `SELECT id FROM intake_events WHERE id IN (?` + strings.Repeat(",?", len(part)-1) + `)`
+		rows, err := p.db.SQL().QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return known, nil
+}
+
+// Query narrows List; empty fields match everything.
+type Query struct {
+	// Since and Until bound the event time.
+	Since, Until time.Time
+	Source       string
+	Sensor       string
+	Session      string
+	Kind         string
+	// After is a cursor: the log index of the last event of the previous
+	// page (0 for the first page).
+	After int64
+	// Limit is the page size (default 100, at most 1000).
+	Limit int
+}
+
+// Listed is one event of a listing, with its log index. Event is nil when
+// the entry's payload was erased.
+type Listed struct {
+	Index int64         `json:"index"`
+	Time  time.Time     `json:"time"`
+	Event *sensor.Event `json:"event,omitempty"`
+	// Erased is true when the event's payload was erased from the log.
+	Erased bool `json:"erased,omitempty"`
+}
+
+// List returns the indexed events matching q, oldest log index first, and
+// the cursor of the next page (0 when there is none). Each event is read
+// from the log, so erased payloads stay erased.
+func (p *Pipeline) List(ctx context.Context, q Query) ([]Listed, int64, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	q.Limit = min(q.Limit, 1000)
+	where := []string{"idx > ?"}
+	args := []any{q.After}
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if !q.Since.IsZero() {
+		add("time >= ?", q.Since.UTC().Format(evidence.TimeFormat))
+	}
+	if !q.Until.IsZero() {
+		add("time < ?", q.Until.UTC().Format(evidence.TimeFormat))
+	}
+	for _, f := range []struct{ col, v string }{{"src_ip", q.Source}, {"sensor", q.Sensor}, {"session", q.Session}, {"kind", q.Kind}} {
+		if f.v != "" {
+			add(f.col+" = ?", f.v)
+		}
+	}
+	args = append(args, q.Limit+1)
+	rows, err := p.db.SQL().QueryContext(ctx, `SELECT idx, time FROM intake_events WHERE `+strings.Join(where, " AND ")+` ORDER BY idx LIMIT ?`, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Listed
+	for rows.Next() {
+		var l Listed
+		var t string
+		if err := rows.Scan(&l.Index, &t); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		l.Time, _ = time.Parse(time.RFC3339Nano, t)
+		out = append(out, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+		next = out[len(out)-1].Index
+	}
+	for i := range out {
+		ent, err := p.log.Entry(out[i].Index)
+		if err != nil {
+			return nil, 0, fmt.Errorf("entry %d: %w", out[i].Index, err)
+		}
+		var e sensor.Event
+		if ent.Erased || json.Unmarshal(ent.Payload, &e) != nil {
+			out[i].Erased = true
+			continue
+		}
+		out[i].Event = &e
+	}
+	return out, next, nil
+}
+
+// EventStats is what the console charts.
+type EventStats struct {
+	Since time.Time `json:"since"`
+	// Total is the number of events since Since.
+	Total int64 `json:"total"`
+	// PerHour counts events per hour (UTC, "2006-01-02T15"), oldest first.
+	PerHour []HourCount `json:"per_hour"`
+	// TopSources are the source addresses with the most events.
+	TopSources []SourceCount `json:"top_sources"`
+	// ByKind counts events per kind.
+	ByKind map[string]int64 `json:"by_kind"`
+}
+
+// HourCount is the number of events in one hour.
+type HourCount struct {
+	Hour  string `json:"hour"`
+	Count int64  `json:"count"`
+}
+
+// SourceCount is the number of events from one address.
+type SourceCount struct {
+	Source string `json:"source"`
+	Count  int64  `json:"count"`
+	// Last is the time of the latest event from it.
+	Last string `json:"last"`
+}
+
+// Stats counts the events since since: per hour, the top sources (at
+// most top) and per kind.
+func (p *Pipeline) EventStats(ctx context.Context, since time.Time, top int) (EventStats, error) {
+	s := EventStats{Since: since.UTC(), PerHour: []HourCount{}, TopSources: []SourceCount{}, ByKind: map[string]int64{}}
+	from := since.UTC().Format(evidence.TimeFormat)
+	db := p.db.SQL()
+	rows, err := db.QueryContext(ctx, `SELECT substr(time, 1, 13) AS hour, count(*) FROM intake_events WHERE time >= ? GROUP BY hour ORDER BY hour`, from)
+	if err != nil {
+		return s, err
+	}
+	for rows.Next() {
+		var h HourCount
+		if err := rows.Scan(&h.Hour, &h.Count); err != nil {
+			rows.Close()
+			return s, err
+		}
+		s.Total += h.Count
+		s.PerHour = append(s.PerHour, h)
+	}
+	rows.Close()
+	rows, err = db.QueryContext(ctx, `SELECT src_ip, count(*) AS n, max(time) FROM intake_events WHERE time >= ? AND src_ip != '' GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?`, from, top)
+	if err != nil {
+		return s, err
+	}
+	for rows.Next() {
+		var c SourceCount
+		if err := rows.Scan(&c.Source, &c.Count, &c.Last); err != nil {
+			rows.Close()
+			return s, err
+		}
+		s.TopSources = append(s.TopSources, c)
+	}
+	rows.Close()
+	rows, err = db.QueryContext(ctx, `SELECT kind, count(*) FROM intake_events WHERE time >= ? GROUP BY kind`, from)
+	if err != nil {
+		return s, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return s, err
+		}
+		s.ByKind[k] = n
+	}
+	return s, rows.Err()
+}
