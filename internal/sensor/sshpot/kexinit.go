@@ -12,12 +12,12 @@ import (
 // KexInit is the client's SSH_MSG_KEXINIT (RFC 4253 §7.1): the
 // algorithms it offers, in its order of preference.
 type KexInit struct {
-	Kex, HostKey                      []string
-	CiphersClientServer, CiphersServerClient []string
-	MACsClientServer, MACsServerClient       []string
+	Kex, HostKey                                     []string
+	CiphersClientServer, CiphersServerClient         []string
+	MACsClientServer, MACsServerClient               []string
 	CompressionClientServer, CompressionServerClient []string
 	LanguagesClientServer, LanguagesServerClient     []string
-	FirstKexFollows                  bool
+	FirstKexFollows                                  bool
 }
 
 const msgKexInit = 20

@@ -99,8 +99,10 @@ func parseSCPHeader(line string) (scpHeader, error) {
 func (s *session) serveSCP(cmd string) int {
 	f := strings.Fields(cmd)
 	dir := s.c.s.host.userInfo(s.c.user).home
-	if last := f[len(f)-1]; !strings.HasPrefix(last, "-") {
-		dir = path.Clean(path.Join(dir, last))
+	if last := f[len(f)-1]; path.IsAbs(last) {
+		dir = path.Clean(last)
+	} else if !strings.HasPrefix(last, "-") {
+		dir = path.Join(dir, last)
 	}
 	r := bufio.NewReaderSize(s.ch, 4096)
 	ack := []byte{0}

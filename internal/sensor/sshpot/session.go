@@ -191,11 +191,17 @@ func (s *session) request(r *ssh.Request, workers *sync.WaitGroup) {
 			}
 		}
 		s.started, ok = true, true
+		// Reply before the worker starts, or its output and close could
+		// reach the client before the answer to its request.
+		if r.WantReply {
+			r.Reply(true, nil)
+		}
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			s.run(r.Type, arg)
 		}()
+		return
 	case "x11-req", "auth-agent-req@openssh.com":
 		s.c.forward(map[string]string{"type": r.Type})
 	}

@@ -34,7 +34,7 @@ type shell struct {
 	// errPrefix starts the shell's own errors: "-bash" for a login shell,
 	// "bash: line 1" for a command given to ssh.
 	errPrefix string
-	exited  bool
+	exited    bool
 	// line is the command line being run, for the events of downloads.
 	line string
 	// download is called for each URL a downloader was asked to fetch.
@@ -62,14 +62,14 @@ const (
 func newShell(h *host, user string, src sensor.Endpoint, tty, term string) *shell {
 	u := h.userInfo(user)
 	sh := &shell{
-		host:  h,
-		fs:    vfs{base: h.base},
-		user:  u,
-		cwd:   u.home,
-		src:   src,
-		login: h.now(),
-		tty:   tty,
-		term:  term,
+		host:      h,
+		fs:        vfs{base: h.base},
+		user:      u,
+		cwd:       u.home,
+		src:       src,
+		login:     h.now(),
+		tty:       tty,
+		term:      term,
 		errPrefix: "-bash",
 		vars: map[string]string{
 			"HOME": u.home, "USER": u.name, "LOGNAME": u.name, "SHELL": "/bin/bash",
@@ -265,8 +265,8 @@ type call struct {
 	stdin *string // nil: the terminal (reads nothing)
 	// toTerm is set when the output goes straight to a terminal.
 	toTerm bool
-	out   obuf
-	err   obuf
+	out    obuf
+	err    obuf
 }
 
 func (c *call) errorf(format string, a ...any) {
