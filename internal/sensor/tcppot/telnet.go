@@ -23,8 +23,12 @@ const (
 // TERMINAL-SPEED, DO X-DISPLAY-LOCATION, DO NEW-ENVIRON.
 var telnetOpening = []byte{tIAC, tDO, 24, tIAC, tDO, 32, tIAC, tDO, 35, tIAC, tDO, 39}
 
-// telnetMaxTries is how many logins are asked before hanging up.
-const telnetMaxTries = 3
+// telnetMaxTries is how many logins are tried, and telnetMaxPrompts how
+// many prompts (empty logins included) are shown, before hanging up.
+const (
+	telnetMaxTries   = 3
+	telnetMaxPrompts = 10
+)
 
 // telnet negotiates like Linux telnetd, asks for login and password up to
 // three times (each attempt recorded) and answers "Login incorrect".
@@ -47,17 +51,22 @@ func (s *Server) telnet(ctx context.Context, ss *session) {
 	}
 	pending := d.decode(buf[:n])
 	ss.write("\r\nDebian GNU/Linux 12\r\n")
-	for try := 0; try < telnetMaxTries; try++ {
+	for try, prompts := 0, 0; try < telnetMaxTries && prompts < telnetMaxPrompts; prompts++ {
 		ss.write("\r\n" + s.cfg.Hostname + " login: ")
 		user, rest, ok := telnetLine(ss, d, pending)
 		if !ok {
 			return
 		}
+		if user == "" {
+			// An empty login is asked again, as login(1) does.
+			pending = rest
+			continue
+		}
+		try++
 		// Stop the client echoing the password.
 		ss.c.Write([]byte{tIAC, tWILL, tECHO})
 		ss.write("Password: ")
 		pass, rest2, ok := telnetLine(ss, d, rest)
-		ss.c.Write([]byte{tIAC, tWONT, tECHO})
 		if !ok {
 			ss.auth(sensor.Credentials{Method: "password", Username: user}, map[string]string{"incomplete": "true"})
 			return
@@ -65,7 +74,9 @@ func (s *Server) telnet(ctx context.Context, ss *session) {
 		ss.auth(sensor.Credentials{Method: "password", Username: user, Password: pass}, nil)
 		pending = rest2
 		time.Sleep(200 * time.Millisecond)
-		ss.write("\r\nLogin incorrect\r\n")
+		// Echo back on and the failure in one segment, as clients (and
+		// hydra) read the answer to a password as one block.
+		ss.write(string([]byte{tIAC, tWONT, tECHO}) + "\r\nLogin incorrect\r\n")
 	}
 }
 
