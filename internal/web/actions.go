@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vallum/vallum/internal/api"
+	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/incident"
 )
@@ -27,13 +29,14 @@ type actionData struct {
 	// Proposer: the signed-in user proposed it (four-eyes: no approval).
 	Proposer bool
 	// Plan is what will run: a connector's plan, or nil for manual.
-	Plan           *Plan
-	PlanAvailable  bool
-	PlanError      string
-	CanExecute     bool
-	CanVerify      bool
-	ExecuteManual  bool
-	ConnectorReady bool
+	Plan *planView
+	// PlanAvailable: containment connectors are configured.
+	PlanAvailable bool
+	PlanError     string
+	CanExecute    bool
+	CanVerify     bool
+	CanRevert     bool
+	ExecuteManual bool
 }
 
 // lifecycleFor is the path an action takes, for the lifecycle strip.
@@ -78,15 +81,14 @@ func (c *Console) actionPage(w http.ResponseWriter, r *http.Request, rq *request
 	d.CanExecute = work && a.Verdict != guard.Deny &&
 		((a.State == incident.Decided && a.Verdict == guard.Allow) || a.State == incident.Approved)
 	d.CanVerify = work && a.State == incident.Executed
-	d.PlanAvailable = c.cfg.Plans != nil
-	if c.cfg.Plans != nil && a.Verdict != guard.Deny {
-		p, ok, err := c.cfg.Plans.Plan(r.Context(), a)
-		switch {
-		case err != nil:
+	d.CanRevert = work && (a.State == incident.Executed || a.State == incident.Verified)
+	d.PlanAvailable = c.manager() != nil
+	if a.Verdict != guard.Deny {
+		p, err := c.planFor(r.Context(), a)
+		if err != nil {
 			d.PlanError = err.Error()
-		case ok:
-			d.Plan = &p
 		}
+		d.Plan = p
 	}
 	d.ExecuteManual = d.Plan == nil
 	c.render(w, r, rq, http.StatusOK, "action", "action.title", d, a.ID)
@@ -102,6 +104,7 @@ func (c *Console) loggedDecision(index int64) *guard.Decision {
 	if err := json.Unmarshal(e.Payload, &rec); err != nil || rec.Decision.Verdict == "" {
 		return nil
 	}
+	rec.Decision.Receipt = &guard.Receipt{Index: index, LeafHash: evidence.LeafHash(e.Header).String()}
 	return &rec.Decision
 }
 
@@ -125,18 +128,20 @@ func (c *Console) executeAction(w http.ResponseWriter, r *http.Request, rq *requ
 		c.deskError(w, r, rq, err)
 		return
 	}
-	var ex incident.Executor
-	if c.cfg.Plans != nil {
-		ex = c.cfg.Plans.Executor(a)
-	}
-	if ex == nil {
-		summary, ref := strings.TrimSpace(r.PostForm.Get("summary")), strings.TrimSpace(r.PostForm.Get("reference"))
-		if summary == "" || ref == "" {
-			c.fail(w, r, rq, http.StatusBadRequest, "action.manual.needs")
+	if ok, err := c.containExecute(r.Context(), rq.actor(), a); ok {
+		if err != nil {
+			c.deskError(w, r, rq, err)
 			return
 		}
-		ex = &incident.ManualExecutor{Log: c.srv.Log, Summary: summary, Reference: ref}
+		http.Redirect(w, r, "/actions/"+url.PathEscape(id), http.StatusSeeOther)
+		return
 	}
+	summary, ref := strings.TrimSpace(r.PostForm.Get("summary")), strings.TrimSpace(r.PostForm.Get("reference"))
+	if summary == "" || ref == "" {
+		c.fail(w, r, rq, http.StatusBadRequest, "action.manual.needs")
+		return
+	}
+	ex := &incident.ManualExecutor{Log: c.srv.Log, Summary: summary, Reference: ref}
 	if _, err := c.desk.Execute(r.Context(), rq.actor(), id, ex); err != nil {
 		c.deskError(w, r, rq, err)
 		return
@@ -144,11 +149,23 @@ func (c *Console) executeAction(w http.ResponseWriter, r *http.Request, rq *requ
 	http.Redirect(w, r, "/actions/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
-func (c *Console) verifyAction(w http.ResponseWriter, r *http.Request, rq *request) {
-	id := r.PathValue("id")
-	if _, err := c.desk.Verify(r.Context(), rq.actor(), id, strings.TrimSpace(r.PostForm.Get("note"))); err != nil {
-		c.deskError(w, r, rq, err)
-		return
+// closeAction records verify or revert (with the form's note), through
+// the connector when a containment of the action is in force.
+func (c *Console) closeAction(step string) pageFunc {
+	desk := map[string]func(context.Context, incident.Actor, string, string) (incident.Action, error){
+		"verify": c.desk.Verify, "revert": c.desk.Revert,
+	}[step]
+	return func(w http.ResponseWriter, r *http.Request, rq *request) {
+		id := r.PathValue("id")
+		note := strings.TrimSpace(r.PostForm.Get("note"))
+		ok, err := c.containClose(r.Context(), rq.actor(), id, step, note)
+		if !ok {
+			_, err = desk(r.Context(), rq.actor(), id, note)
+		}
+		if err != nil {
+			c.deskError(w, r, rq, err)
+			return
+		}
+		http.Redirect(w, r, "/actions/"+url.PathEscape(id), http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/actions/"+url.PathEscape(id), http.StatusSeeOther)
 }

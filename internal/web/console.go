@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/vallum/vallum/internal/api"
+	"github.com/vallum/vallum/internal/contain"
 	"github.com/vallum/vallum/internal/incident"
 )
 
@@ -46,7 +47,6 @@ type Config struct {
 	// The parts other subsystems provide; nil shows "not available in
 	// this build" in their place.
 	Sensors Sensors
-	Plans   Planner
 	Export  Exporter
 	Anchors Anchors
 }
@@ -153,7 +153,8 @@ func (c *Console) routes() []route {
 		{pattern: "GET /actions/{id}", h: c.actionPage},
 		{pattern: "POST /actions/{id}/approve", h: c.approveAction, roles: roleApprovers},
 		{pattern: "POST /actions/{id}/execute", h: c.executeAction, roles: roleWork},
-		{pattern: "POST /actions/{id}/verify", h: c.verifyAction, roles: roleWork},
+		{pattern: "POST /actions/{id}/verify", h: c.closeAction("verify"), roles: roleWork},
+		{pattern: "POST /actions/{id}/revert", h: c.closeAction("revert"), roles: roleWork},
 		{pattern: "GET /sensors", h: c.sensorsPage},
 		{pattern: "GET /sensors/sessions/{id}", h: c.sessionPage},
 		{pattern: "GET /evidence-log", h: c.logPage},
@@ -341,13 +342,15 @@ func (c *Console) deskError(w http.ResponseWriter, r *http.Request, rq *request,
 	var te *incident.TransitionError
 	var se *incident.StatusError
 	var re *incident.RefusedError
+	var ve *contain.VerifyError
 	switch {
 	case errors.Is(err, incident.ErrNotFound):
 		c.fail(w, r, rq, http.StatusNotFound, "err.plain", err.Error())
 	case errors.Is(err, incident.ErrForbidden):
 		c.fail(w, r, rq, http.StatusForbidden, "err.plain", err.Error())
 	case errors.As(err, &te), errors.As(err, &se), errors.As(err, &re),
-		errors.Is(err, incident.ErrNoPermit), errors.Is(err, incident.ErrHashMismatch):
+		errors.Is(err, incident.ErrNoPermit), errors.Is(err, incident.ErrHashMismatch),
+		errors.Is(err, contain.ErrRefused), errors.Is(err, contain.ErrNotActive), errors.Is(err, contain.ErrNoConnector), errors.As(err, &ve):
 		c.fail(w, r, rq, http.StatusConflict, "err.plain", err.Error())
 	case errors.Is(err, incident.ErrInvalid):
 		c.fail(w, r, rq, http.StatusBadRequest, "err.plain", err.Error())

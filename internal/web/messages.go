@@ -125,6 +125,10 @@ var messages = map[string]map[string]string{
 		"col.action": "Action", "col.target": "Target", "col.verdict": "Verdict", "col.type": "Type", "col.value": "Value", "col.seen": "Seen",
 		"col.name": "Name", "col.protocol": "Protocol", "col.listen": "Listening on", "col.session": "Session", "col.sensor": "Sensor", "col.source": "Source",
 		"custody.destroyed": "destroyed",
+		"col.op": "Change", "col.element": "Element", "col.where": "Where", "col.detail": "Detail",
+		"action.inforce": "in force", "action.refused": "The connector's safety rules refuse it:",
+		"action.forceable": "An incident commander may force it through the API with a reason, which is logged.",
+		"action.revertt": "Undo the effect", "action.revertnote": "Why it is undone", "action.revertbutton": "Revert (logged)",
 
 		"js.overdue": "overdue by", "js.in": "in", "js.ok": "verified", "js.bad": "FAILED", "js.checking": "checking…",
 		"js.feedoff": "Live feed interrupted; reconnecting…", "js.sigunsupported": "this browser cannot verify Ed25519 signatures: the server's check above stands",
@@ -278,6 +282,10 @@ var messages = map[string]map[string]string{
 		"col.action": "Azione", "col.target": "Obiettivo", "col.verdict": "Esito", "col.type": "Tipo", "col.value": "Valore", "col.seen": "Visto",
 		"col.name": "Nome", "col.protocol": "Protocollo", "col.listen": "In ascolto su", "col.session": "Sessione", "col.sensor": "Sensore", "col.source": "Sorgente",
 		"custody.destroyed": "distrutto",
+		"col.op": "Modifica", "col.element": "Elemento", "col.where": "Dove", "col.detail": "Dettaglio",
+		"action.inforce": "in vigore", "action.refused": "Le regole di sicurezza del connettore lo rifiutano:",
+		"action.forceable": "Un responsabile dell'incidente può forzarlo tramite l'API indicando un motivo, che viene registrato.",
+		"action.revertt": "Annulla l'effetto", "action.revertnote": "Perché viene annullato", "action.revertbutton": "Annulla (registrato)",
 
 		"js.overdue": "scaduta da", "js.in": "tra", "js.ok": "verificata", "js.bad": "FALLITA", "js.checking": "verifica in corso…",
 		"js.feedoff": "Diretta interrotta; riconnessione…", "js.sigunsupported": "questo browser non verifica firme Ed25519: vale la verifica del server qui sopra",

@@ -6,11 +6,10 @@ import (
 	"time"
 
 	"github.com/vallum/vallum/internal/api"
-	"github.com/vallum/vallum/internal/incident"
-)
+	)
 
-// The parts below are provided by other subsystems (sensors, containment
-// connectors, court bundles, time-stamp anchors). Each is an interface
+// The parts below are provided by other subsystems (sensors, court
+// bundles, time-stamp anchors; containment is in containment.go). Each is an interface
 // here, at its consumer; cmd/vallum adapts the subsystem's own API to it
 // when that subsystem is in the build. A nil part shows "not available in
 // this build" in its place.
@@ -66,26 +65,6 @@ type Honeytoken struct {
 	Created   time.Time
 	LastSeen  time.Time
 	Hits      int
-}
-
-// Planner tells what a connector would do for an action (issue 7) and
-// gives the executor that does it.
-type Planner interface {
-	// Plan describes exactly what executing a would run; ok false when no
-	// connector handles a's kind (the execution is then manual).
-	Plan(ctx context.Context, a incident.Action) (p Plan, ok bool, err error)
-	// Executor returns the connector executor for a, or nil for manual.
-	Executor(a incident.Action) incident.Executor
-}
-
-// Plan is a connector's description of what it will run.
-type Plan struct {
-	Connector string
-	// Steps are the exact commands, rules or requests, in order.
-	Steps []string
-	// Revert says how the effect is undone; Expires when it lapses.
-	Revert  string
-	Expires time.Time
 }
 
 // Exporter writes an incident's court bundle (issue 8).

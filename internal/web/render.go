@@ -147,6 +147,12 @@ func funcs(lang string) template.FuncMap {
 			}
 			return t.In(incident.Rome).Format("02/01 15:04")
 		},
+		"romeTime": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.In(incident.Rome).Format("02/01/06 15:04:05")
+		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		// until is the time left until t, in words ("3 h 12 min";
 		// negative when past).

@@ -151,6 +151,13 @@ func timelineSVG(items []incident.TimelineItem, lang string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart timeline" viewBox="0 0 %d %d" role="img" aria-labelledby="tl-t" xmlns="http://www.w3.org/2000/svg">`, w, h)
 	fmt.Fprintf(&b, `<title id="tl-t">%s</title>`, esc(translate(lang, "chart.timeline.title", len(items))))
+	layout := "02/01 15:04"
+	switch {
+	case span <= 2*time.Hour:
+		layout = "15:04:05"
+	case span > 10*24*time.Hour:
+		layout = "02/01"
+	}
 	axisY := h - 22
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="axisline"/>`, left, axisY, w-right, axisY)
 	for i := 0; i <= 4; i++ {
@@ -161,7 +168,7 @@ func timelineSVG(items []incident.TimelineItem, lang string) string {
 		} else if i == 4 {
 			anchor = "end"
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="axis" text-anchor="%s">%s</text>`, x(t), h-6, anchor, esc(t.In(incident.Rome).Format("02/01 15:04")))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="axis" text-anchor="%s">%s</text>`, x(t), h-6, anchor, esc(t.In(incident.Rome).Format(layout)))
 	}
 	for _, m := range marks {
 		y := top + m.lane*laneH

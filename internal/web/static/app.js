@@ -157,7 +157,11 @@
         step("root from " + p.proof.length + " proof hashes = " + hex(got).slice(0, 16) + "… " + (same ? "=" : "≠") + " checkpoint root (size " + size + ")", same);
         if (!same) throw new Error("the entry is not in the published tree");
         // Signed note: vkey is name+hash+base64(0x01 ‖ Ed25519 public key).
-        const [name, keyhash, keyb64] = box.dataset.vkey.split("+");
+        // The name has no "+"; the base64 key may.
+        const vkey = box.dataset.vkey;
+        const i1 = vkey.indexOf("+"), i2 = vkey.indexOf("+", i1 + 1);
+        if (i1 < 0 || i2 < 0) throw new Error("malformed verifier key");
+        const name = vkey.slice(0, i1), keyhash = vkey.slice(i1 + 1, i2), keyb64 = vkey.slice(i2 + 1);
         const key = b64(keyb64);
         const sigs = cp.slice(cut + 2).split("\n").filter((l) => l.startsWith("— " + name + " "));
         let verified = false;
@@ -168,6 +172,7 @@
           try {
             pub = await crypto.subtle.importKey("raw", key.slice(1), { name: "Ed25519" }, false, ["verify"]);
           } catch (e) {
+            if (e.name !== "NotSupportedError") throw e;
             step(t("sigunsupported"), null);
             verified = null;
             break;

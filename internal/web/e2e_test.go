@@ -1,0 +1,270 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+// chromiumPath is Debian's Chromium.
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotDir is where the end-to-end test saves its screenshots:
+// $VALLUM_SCREENSHOTS, or a temporary directory.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("VALLUM_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// seed fills an incident the way a real morning would: observables,
+// evidence with custody, a clock about to fall due, sensor events.
+func seed(t *testing.T, e *testEnv) incident.Incident {
+	ctx := context.Background()
+	paola := actor("paola")
+	inc, err := e.srv.Desk.Create(ctx, paola, incident.NewIncident{
+		Title: "Ransomware on the PACS", Severity: incident.Critical, Categories: []string{"ransomware"},
+		Description: "The radiology archive encrypts files; ransom note on pacs1.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Desk.Create(ctx, paola, incident.NewIncident{Title: "Password spraying on the VPN", Severity: incident.High})
+	e.srv.Desk.Create(ctx, paola, incident.NewIncident{Title: "Phishing wave", Severity: incident.Medium})
+	for _, o := range []incident.NewObservable{
+		{Type: "ip", Value: "203.0.113.9", Tags: []string{"c2"}},
+		{Type: "domain", Value: "pay-now.example", Tags: []string{"ransom-note"}},
+	} {
+		if _, err := e.srv.Desk.AddObservable(ctx, paola, inc.ID, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	item, err := e.srv.Desk.AcquireEvidence(ctx, paola, inc.ID, incident.EvidenceInput{
+		SHA256: strings.Repeat("ab", 32), Size: 4096, MediaType: "application/octet-stream", Source: "pacs1:/var/log", Tool: "dd", Method: "live copy",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Desk.AddCustody(ctx, paola, item.ID, incident.Custody{Step: incident.StepStored, Location: "safe 2", Seal: "S-114"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Desk.DeclareRegime(ctx, actor("ivo"), inc.ID, "nis2-it", e.clock.now().Add(-20*time.Hour), "essential entity, health sector"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Desk.AddNote(ctx, paola, inc.ID, "Isolate pacs1 before the next backup window.")
+	for i := range 40 {
+		src := []string{"203.0.113.9", "198.51.100.23", "192.0.2.77"}[i%3]
+		ev := sensor.Event{ID: fmt.Sprint("ev", i), Time: e.clock.now().Add(-time.Duration(i*37) * time.Minute), Sensor: "edge-1/ssh", Protocol: "ssh",
+			Kind: sensor.KindAuth, Src: sensor.Endpoint{IP: src, Port: 40000 + i}, Credentials: &sensor.Credentials{Method: "password", Username: "root"}}
+		b, _ := json.Marshal(ev)
+		if _, err := e.srv.Log.Append(ctx, evidence.Record{Kind: eventKind, Actor: "sensor", Payload: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitProjected()
+	return inc
+}
+
+// TestBrowser drives the console in headless Chromium: sign in, open an
+// incident, propose a denied action and see why, propose an allowed one,
+// approve it as a second user, execute it, verify a proof in the browser.
+// It saves screenshots of the main pages.
+func TestBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s: the browser test needs Debian's chromium package", chromiumPath)
+	}
+	if testing.Short() {
+		t.Skip("the browser test is skipped in -short mode")
+	}
+	e := newEnv(t)
+	inc := seed(t, e)
+	ts := httptest.NewServer(e.h)
+	defer ts.Close()
+	shots := screenshotDir(t)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("lang", "en-GB"),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			b, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), b, 0o644)
+		})
+	}
+	signIn := func(user string) {
+		t.Helper()
+		do("sign in as "+user,
+			chromedp.Navigate(ts.URL+"/signin?lang=en"),
+			chromedp.WaitVisible(css("#user")),
+			chromedp.SendKeys(css("#user"), user),
+			chromedp.SendKeys(css("#token"), e.tokens[user]),
+			chromedp.Submit(css("#token")),
+			chromedp.WaitVisible(css("#feed")),
+		)
+	}
+	signOut := func() {
+		t.Helper()
+		do("sign out", chromedp.Click(css(`form[action="/signout"] button`)), chromedp.WaitVisible(css("#user")))
+	}
+
+	// Sign in; the sign-in page first.
+	do("sign-in page", chromedp.Navigate(ts.URL+"/signin?lang=en"), chromedp.WaitVisible(css("#user")), shot("signin"))
+	signIn("paola")
+	do("now page", shot("now"))
+	if s := text("main"); !strings.Contains(s, "Ransomware on the PACS") || !strings.Contains(s, "pre notification") {
+		t.Fatalf("the Now page lacks the incident or its due clock: %s", s)
+	}
+
+	// Open the incident.
+	do("open the incident",
+		chromedp.Click(css(`a[href="/incidents/`+inc.ID+`"]`)),
+		chromedp.WaitVisible(css("#tl-h")),
+		shot("incident"),
+	)
+	s := text("main")
+	if !strings.Contains(s, "203.0.113.9") || !strings.Contains(s, "safe 2") {
+		t.Fatalf("the incident page lacks observables or custody: %s", s)
+	}
+	if !strings.Contains(s, "court bundle export is not part of this build") {
+		t.Fatalf("the incident page does not say the export is unavailable")
+	}
+
+	// Propose a denied action and see the reason, as you type.
+	do("preview a denied action",
+		chromedp.Click(css(`a[href="/incidents/`+inc.ID+`/propose"]`)),
+		chromedp.WaitVisible(css("#kind")),
+		chromedp.SetValue(css("#kind"), "remote_access"),
+		chromedp.SendKeys(css("#target"), "203.0.113.9"),
+		chromedp.WaitVisible(css("#decision .v-deny")),
+		shot("propose-deny"),
+	)
+	if s := text("#decision"); !strings.Contains(s, "cp-615-ter") || !strings.Contains(s, "Lawful alternatives") || !strings.Contains(s, "Preview: not logged") {
+		t.Fatalf("the deny preview lacks its legal basis or alternatives: %s", s)
+	}
+	do("propose the denied action",
+		chromedp.Click(css("#submit-proposal")),
+		chromedp.WaitVisible(css("#action-state")),
+	)
+	if s := text("main"); !strings.Contains(s, "No approval can unlock it") {
+		t.Fatalf("the denied action's page does not say why: %s", s)
+	}
+
+	// Propose an allowed one (it needs the business owner's approval).
+	do("propose host isolation",
+		chromedp.Navigate(ts.URL+"/incidents/"+inc.ID+"/propose"),
+		chromedp.WaitVisible(css("#kind")),
+		chromedp.SetValue(css("#kind"), "host_isolation"),
+		chromedp.SendKeys(css("#target"), "pacs1"),
+		chromedp.WaitVisible(css("#decision .v-conditional")),
+		shot("propose-conditional"),
+		chromedp.Click(css("#submit-proposal")),
+		chromedp.WaitVisible(css("#action-state")),
+		shot("action-conditional"),
+	)
+	actionURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signOut()
+
+	// Approve it as a second user.
+	signIn("bea")
+	do("approve",
+		chromedp.Navigate(actionURL),
+		chromedp.WaitVisible(css("#approve")),
+		chromedp.Click(css("#approve")),
+		chromedp.WaitVisible(css("#action-state .st-approved")),
+	)
+	signOut()
+
+	// Execute it and see it executed.
+	signIn("paola")
+	do("execute",
+		chromedp.Navigate(actionURL),
+		chromedp.WaitVisible(css("#execute")),
+		chromedp.SendKeys(css("#summary"), "pacs1 isolated on the EDR, management VLAN only"),
+		chromedp.SendKeys(css("#reference"), "CHG-2026-0412"),
+		chromedp.Click(css("#execute")),
+		chromedp.WaitVisible(css("#action-state .st-executed")),
+		shot("action-executed"),
+	)
+
+	// Verify an entry's proof in the browser against the published
+	// checkpoint.
+	do("verify a proof in the browser",
+		chromedp.Navigate(ts.URL+"/evidence-log/3"),
+		chromedp.WaitVisible(css("#verify-button")),
+		chromedp.Click(css("#verify-button")),
+		chromedp.WaitVisible(css("#verify[data-result] li")),
+		chromedp.Sleep(200*time.Millisecond),
+		shot("entry-proof"),
+	)
+	s = text("#verify-steps")
+	t.Log(s)
+	if !strings.Contains(s, "Ed25519 signature") || strings.Contains(s, "✗") {
+		t.Fatalf("in-browser verification: %s", s)
+	}
+	// A header that is not the logged one must fail the check.
+	do("verify a forged header",
+		chromedp.SetAttributeValue(css("#verify"), "data-header", "eyJ2IjoxLCJraW5kIjoiZm9yZ2VkIn0="),
+		chromedp.RemoveAttribute(css("#verify"), "data-result"),
+		chromedp.Click(css("#verify-button")),
+		chromedp.WaitVisible(css("#verify[data-result] li.bad")),
+	)
+	if s := text("#verify-steps"); !strings.Contains(s, "not in the published tree") {
+		t.Fatalf("a forged header passed the in-browser check: %s", s)
+	}
+	do("the incident after", chromedp.Navigate(ts.URL+"/incidents/"+inc.ID), chromedp.WaitVisible(css("#tl-h")), shot("incident-after"))
+	do("log page", chromedp.Navigate(ts.URL+"/evidence-log"), chromedp.WaitVisible(css("#ent-h")), shot("log"))
+	do("sensors page", chromedp.Navigate(ts.URL+"/sensors"), chromedp.WaitVisible(css("#feed")), shot("sensors"))
+	do("Now in Italian", chromedp.Navigate(ts.URL+"/?lang=it"), chromedp.WaitVisible(css("#feed")), shot("now-it"))
+	if s := text("h1"); s != "Adesso" {
+		t.Fatalf("the Italian Now page is titled %q", s)
+	}
+	t.Logf("screenshots in %s", shots)
+}
