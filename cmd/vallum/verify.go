@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vallum/vallum/internal/bundle"
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/store"
 )
@@ -21,17 +22,24 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runVerify(ctx context.Context, env *cliEnv, args []string) error {
-	fset := newFlagSet(env, "verify", "verify --data DIR [--vkey FILE] [--checkpoint FILE]... [--json]")
+	fset := newFlagSet(env, "verify", "verify --data DIR [--vkey FILE] [--checkpoint FILE]... [--json]\n       vallum verify [--vkey FILE] [--tsa-ca FILE] [--json] BUNDLE   (a bundle directory or .tar.gz)")
 	data := fset.String("data", "./vallum-data", "data directory of the log to verify (read-only)")
 	vkeyPath := fset.String("vkey", "", "verifier key file, obtained independently of the data (default: DIR/log.vkey, which an attacker with the data could have replaced)")
 	var witnesses stringList
 	fset.Var(&witnesses, "checkpoint", "a signed checkpoint published earlier (repeatable): the log must still contain its tree")
 	asJSON := fset.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fset, args); err != nil {
+	tsaCA := fset.String("tsa-ca", "", "bundles: PEM file with the time-stamping authorities' roots, obtained independently (default: each anchor's ca.pem in the bundle)")
+	pos, err := parseArgs(fset, args)
+	if err != nil {
 		return err
 	}
-	if fset.NArg() != 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fset.Arg(0))}
+	switch {
+	case len(pos) == 1:
+		return verifyBundle(env, pos[0], *vkeyPath, *tsaCA, *asJSON)
+	case len(pos) > 1:
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q: verify one bundle at a time", pos[1])}
+	case *tsaCA != "":
+		return &exitError{code: 2, err: errors.New("--tsa-ca applies to a bundle: vallum verify --tsa-ca FILE BUNDLE")}
 	}
 	kp := *vkeyPath
 	if kp == "" {
@@ -82,6 +90,42 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 	rep := v.Finish()
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintf(env.stdout, "%s\n", b)
+	} else {
+		fmt.Fprint(env.stdout, rep.String())
+	}
+	if !rep.OK() {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// verifyBundle checks a court bundle offline (internal/bundle.Verify) and
+// prints the account; it exits 1 naming every file and entry that failed.
+func verifyBundle(env *cliEnv, path, vkeyPath, tsaCA string, asJSON bool) error {
+	files, err := bundle.Read(path)
+	if err != nil {
+		return withHint(err, "give a bundle directory or .tar.gz made by 'vallum export'")
+	}
+	opts := bundle.VerifyOptions{}
+	if vkeyPath != "" {
+		_, vkey, err := evidence.ReadVerifierKey(vkeyPath)
+		if err != nil {
+			return err
+		}
+		opts.VKey = vkey
+	}
+	if tsaCA != "" {
+		if opts.TSARoots, err = os.ReadFile(tsaCA); err != nil {
+			return fmt.Errorf("couldn't read --tsa-ca: %w", err)
+		}
+	}
+	rep := bundle.Verify(files, opts)
+	if asJSON {
+		b, _ := json.MarshalIndent(struct {
+			OK bool `json:"ok"`
+			*bundle.Report
+		}{rep.OK(), rep}, "", "  ")
 		fmt.Fprintf(env.stdout, "%s\n", b)
 	} else {
 		fmt.Fprint(env.stdout, rep.String())

@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -613,4 +615,25 @@ func LogExport(ctx context.Context, l *evidence.Log, actor, id string, files Fil
 		return rc, fmt.Errorf("couldn't log the export: %w", err)
 	}
 	return rc, nil
+}
+
+// QuarantineFiles is a FileSource over the sensors' quarantines under a
+// data directory: files named by their SHA-256 in any directory named
+// "quarantine" one or two levels below Root (each honeypot keeps its own).
+type QuarantineFiles struct{ Root string }
+
+// Open implements FileSource.
+func (q QuarantineFiles) Open(sha string) (io.ReadCloser, error) {
+	if len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%q is not a SHA-256: %w", sha, fs.ErrNotExist)
+	}
+	for _, pat := range []string{"*/quarantine", "*/*/quarantine"} {
+		dirs, _ := filepath.Glob(filepath.Join(q.Root, pat))
+		for _, d := range dirs {
+			if f, err := os.Open(filepath.Join(d, sha)); err == nil {
+				return f, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("evidence file %s: %w", sha, fs.ErrNotExist)
 }

@@ -714,7 +714,7 @@ func (v *verifier) anchors() {
 			}
 			names = append(names, fmt.Sprintf("%s stamped tree %d at %s (%s, %s)", a.Authority, a.TreeSize, a.Time.Format(time.RFC3339), a.Signer, v2))
 		}
-		v.rep.Checks = append(v.rep.Checks, fmt.Sprintf("time-stamps: %d RFC 3161 tokens verify against the checkpoints they stamp: %s", len(v.rep.Anchors), strings.Join(names, "; ")))
+		v.rep.Checks = append(v.rep.Checks, fmt.Sprintf("time-stamps: %d RFC 3161 token(s) verify against the checkpoints they stamp: %s", len(v.rep.Anchors), strings.Join(names, "; ")))
 	}
 	if len(v.rep.Anchors) == 0 {
 		v.warn("no RFC 3161 time-stamp: the times in the entries rest on the server's clock alone")
