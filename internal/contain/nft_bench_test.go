@@ -24,7 +24,7 @@ func benchAddrs(n, offset int) []netip.Prefix {
 // BenchmarkNFTablesBlock applies block decisions with kernel timeouts in
 // a fresh network namespace: "batch" hands 5,000 at once to Block (one
 // call, split into netlink batches of maxPerFlush), "concurrent-W" has W
-// goroutines each blocking one address at a time (the group commit
+// goroutines (1: no batching at all, one transaction per decision) each blocking one address at a time (the group commit
 // coalesces them). Reported: decisions/s.
 func BenchmarkNFTablesBlock(b *testing.B) {
 	requireRoot(b)
@@ -44,7 +44,7 @@ func BenchmarkNFTablesBlock(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "decisions/s")
 	})
-	for _, workers := range []int{64, 256} {
+	for _, workers := range []int{1, 64, 256} {
 		b.Run(fmt.Sprintf("concurrent-%d", workers), func(b *testing.B) {
 			n := openNFT(b, newTopo(b), nil)
 			const per = 50
