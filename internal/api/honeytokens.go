@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 
@@ -48,7 +47,7 @@ func (s *Server) createHoneytoken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &refused):
 		writeJSON(w, http.StatusUnprocessableEntity, honeytokenRefusal{
-			Error:       fmt.Sprintf("honeytoken type %q is not offered", refused.Type),
+			Error:       refused.Error(),
 			LegalReason: refused.Reason,
 		})
 		return
