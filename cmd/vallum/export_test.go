@@ -155,3 +155,26 @@ func TestExport(t *testing.T) {
 		t.Error("a failed export left a file behind")
 	}
 }
+
+// TestAnchorConfigRefused: a bad anchor section stops serve with a clear
+// error before anything is written.
+func TestAnchorConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ yaml, want string }{
+		{"anchor:\n  authorities:\n    - name: a\n      url: ftp://tsa.example/\n      ca_file: x.pem\n", "must be an http or https URL"},
+		{"anchor:\n  authorities:\n    - name: a\n      url: https://tsa.example/\n", "ca_file is required"},
+		{"anchor:\n  authorities:\n    - name: a\n      url: https://user:pw@tsa.example/\n      ca_file: x.pem\n", "not in the url"},
+		{"anchor:\n  interval: 5s\n  authorities:\n    - name: a\n      url: https://tsa.example/\n      ca_file: x.pem\n", "at least 1m"},
+		{"anchor:\n  authorities:\n    - name: a\n      url: https://tsa.example/\n      ca_file: " + filepath.Join(dir, "missing.pem") + "\n", "couldn't read ca_file"},
+	} {
+		cfg := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(cfg, []byte(tc.yaml), 0o600)
+		r := runBin(t, dir, "", "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.yaml, r.code, r.stderr, tc.want)
+		}
+		if strings.Contains(r.stderr, "pw@") {
+			t.Error("the error shows the password")
+		}
+	}
+}

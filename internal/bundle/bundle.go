@@ -55,7 +55,7 @@ const (
 const (
 	MaxFiles     = 1 << 20
 	MaxFileSize  = 256 << 20
-	MaxTotalSize = 4 << 30
+	MaxTotalSize = 2 << 30
 )
 
 // Files is a bundle's content: slash-separated relative path → bytes.
@@ -229,11 +229,13 @@ func ReadTarGz(r io.Reader) (Files, error) {
 		if total += h.Size; total > MaxTotalSize || len(files) >= MaxFiles {
 			return nil, fmt.Errorf("%w: more than %d bytes or %d files", ErrMalformed, int64(MaxTotalSize), MaxFiles)
 		}
-		b := make([]byte, h.Size)
-		if _, err := io.ReadFull(tr, b); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, name, err)
+		// Read what is there rather than allocating what the header
+		// claims: a hostile header can claim much more than it holds.
+		var b bytes.Buffer
+		if n, err := io.Copy(&b, io.LimitReader(tr, h.Size)); err != nil || n != h.Size {
+			return nil, fmt.Errorf("%w: %s: truncated (%d of %d bytes): %v", ErrMalformed, name, n, h.Size, err)
 		}
-		files[name] = b
+		files[name] = b.Bytes()
 	}
 	return files, nil
 }
