@@ -494,9 +494,9 @@ func cmdGrep(c *call) int {
 	if f['i'] {
 		expr = "(?i)" + expr
 	}
-	re, err := regexp.Compile(expr)
+	re, err := regexp.Compile(strings.ToValidUTF8(expr, "\uFFFD"))
 	if err != nil {
-		re = regexp.MustCompile(regexp.QuoteMeta(pattern))
+		re = regexp.MustCompile(regexp.QuoteMeta(strings.ToValidUTF8(pattern, "\uFFFD")))
 	}
 	s, status := c.input(files)
 	matched := 0
@@ -609,7 +609,7 @@ func cmdAwk(c *call) int {
 	}
 	var filter *regexp.Regexp
 	if m[1] != "" {
-		filter, _ = regexp.Compile(m[1])
+		filter, _ = regexp.Compile(strings.ToValidUTF8(m[1], "\uFFFD"))
 	}
 	fieldRefs := regexp.MustCompile(`\$(\d+|NF)`).FindAllStringSubmatch(m[2], -1)
 	for _, line := range lines(s) {
@@ -1091,8 +1091,15 @@ func cmdCrontab(c *call) int {
 	return 0
 }
 
-// urlsIn returns the arguments that look like URLs or host/path.
-func urlsIn(args []string) []string {
+// Options of wget and curl that take a value.
+var (
+	wgetValueOpts = []string{"-O", "-o", "-P", "-U", "-e", "-t", "-T", "--header", "--user-agent", "--output-document"}
+	curlValueOpts = []string{"-o", "-H", "-A", "-d", "-X", "-u", "-e", "-m", "--output", "--header", "--data", "--user-agent"}
+)
+
+// urlsIn returns the arguments that are not options or their values:
+// the URLs (or host/path) a downloader was given.
+func urlsIn(args, valueOpts []string) []string {
 	var urls []string
 	skip := false
 	for _, a := range args {
@@ -1100,8 +1107,7 @@ func urlsIn(args []string) []string {
 			skip = false
 			continue
 		}
-		switch a {
-		case "-O", "-o", "--output", "--output-document", "-P", "-H", "--header", "-A", "-U", "--user-agent", "-d", "--data", "-X":
+		if slices.Contains(valueOpts, a) {
 			skip = true
 			continue
 		}
@@ -1131,7 +1137,7 @@ func isIPLiteral(h string) bool {
 }
 
 func cmdWget(c *call) int {
-	urls := urlsIn(c.args[1:])
+	urls := urlsIn(c.args[1:], wgetValueOpts)
 	if len(urls) == 0 {
 		c.errorf("wget: missing URL\nUsage: wget [OPTION]... [URL]...\n\nTry `wget --help' for more options.\n")
 		return 1
@@ -1161,7 +1167,7 @@ func cmdWget(c *call) int {
 }
 
 func cmdCurl(c *call) int {
-	urls := urlsIn(c.args[1:])
+	urls := urlsIn(c.args[1:], curlValueOpts)
 	if len(urls) == 0 {
 		c.errorf("curl: try 'curl --help' or 'curl --manual' for more information\n")
 		return 2

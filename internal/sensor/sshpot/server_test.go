@@ -10,9 +10,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -315,4 +317,80 @@ func TestHostKeyPersists(t *testing.T) {
 func sumHex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+func TestLimits(t *testing.T) {
+	cfg := anyPolicy()
+	cfg.Limits = sensor.Limits{MaxConnsPerSource: 3, IdleTimeout: 300 * time.Millisecond}
+	p := startPot(t, cfg, "")
+	// Three held connections from 127.0.0.1 fill its share; a fourth is
+	// closed before the server says a word.
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || line != "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10\r\n" {
+			t.Fatalf("banner %q, %v", line, err)
+		}
+		held = append(held, c)
+	}
+	extra, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := extra.Read(make([]byte, 64)); n != 0 || err == nil {
+		t.Errorf("a fourth connection from one source got %d bytes, %v", n, err)
+	}
+	// The silent ones are cut at the idle timeout.
+	for _, c := range held {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Errorf("idle client: %v, want the server to close it", err)
+		}
+	}
+	p.events.wait(t, "three disconnects", func() bool { return len(p.events.all(sensor.KindDisconnect)) == 3 })
+	for _, ev := range p.events.all(sensor.KindDisconnect) {
+		if ev.Details["reason"] != "timeout" {
+			t.Errorf("disconnect reason %q, want timeout", ev.Details["reason"])
+		}
+	}
+}
+
+func TestMaxAuthTries(t *testing.T) {
+	cfg := Config{Accept: Accept{Policy: PolicyNever}, MaxAuthTries: 2}
+	p := startPot(t, cfg, "")
+	tries := 0
+	_, err := ssh.Dial("tcp", p.addr, &ssh.ClientConfig{
+		User: "root",
+		Auth: []ssh.AuthMethod{ssh.RetryableAuthMethod(ssh.PasswordCallback(func() (string, error) {
+			tries++
+			return "pw" + strconv.Itoa(tries), nil
+		}), 10)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+	})
+	if err == nil {
+		t.Fatal("logged in under policy never")
+	}
+	p.events.wait(t, "the disconnect", func() bool { return len(p.events.all(sensor.KindDisconnect)) == 1 })
+	if n := len(p.events.all(sensor.KindAuth)); n != 2 {
+		t.Errorf("%d attempts recorded, want 2 (max_auth_tries)", n)
+	}
+}
+
+func TestAcceptAfter(t *testing.T) {
+	a := newAcceptor(Accept{Policy: PolicyAfter, Attempts: 3})
+	src := netip.MustParseAddr("198.51.100.1")
+	got := []bool{a.password(src, "root", "a"), a.password(src, "root", "b"), a.password(src, "root", "c"),
+		a.password(src, "root", "d"), a.password(src, "root", "c"), a.password(netip.MustParseAddr("198.51.100.2"), "root", "c")}
+	want := []bool{false, false, true, false, true, false}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
 }

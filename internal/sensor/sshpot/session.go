@@ -219,6 +219,12 @@ func (s *session) resize(cols, rows uint32) {
 // closes the channel with an exit status.
 func (s *session) run(kind, arg string) {
 	defer s.ch.Close()
+	defer func() {
+		// A bug in the emulator must cost one session, not the sensor.
+		if r := recover(); r != nil {
+			s.c.s.logger.Error("SSH honeypot session failed", "session", s.c.id, "panic", r)
+		}
+	}()
 	status := 0
 	switch {
 	case kind == "subsystem":
