@@ -47,8 +47,6 @@ type Config struct {
 	// The parts other subsystems provide; nil shows "not available in
 	// this build" in their place.
 	Sensors Sensors
-	Export  Exporter
-	Anchors Anchors
 }
 
 // Console serves the console. Its fields are set by New and not changed

@@ -1,7 +1,11 @@
 package web
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
+	"io"
+	"slices"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -11,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/vallum/vallum/internal/bundle"
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/sensor"
@@ -170,9 +176,6 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(s, "203.0.113.9") || !strings.Contains(s, "safe 2") {
 		t.Fatalf("the incident page lacks observables or custody: %s", s)
 	}
-	if !strings.Contains(s, "court bundle export is not part of this build") {
-		t.Fatalf("the incident page does not say the export is unavailable")
-	}
 
 	// Propose a denied action and see the reason, as you type.
 	do("preview a denied action",
@@ -234,6 +237,32 @@ func TestBrowser(t *testing.T) {
 		shot("action-executed"),
 	)
 
+	// Export the court bundle, as legal counsel.
+	signOut()
+	signIn("lea")
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	do("export the bundle",
+		chromedp.Navigate(ts.URL+"/incidents/"+inc.ID),
+		chromedp.WaitVisible(css("#export")),
+		chromedp.Click(css("#export")),
+	)
+	bundleFile := filepath.Join(downloads, "vallum-bundle-"+inc.ID+".tar.gz")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if fi, err := os.Stat(bundleFile); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			ls, _ := os.ReadDir(downloads)
+			t.Fatalf("no bundle downloaded to %s: %v", downloads, ls)
+		}
+	}
+	checkBundle(t, bundleFile)
+
 	// Verify an entry's proof in the browser against the published
 	// checkpoint.
 	do("verify a proof in the browser",
@@ -267,4 +296,34 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the Italian Now page is titled %q", s)
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// checkBundle checks a downloaded court bundle is a gzipped tar with a
+// manifest.
+func checkBundle(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("bundle: %v", err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("bundle: %v", err)
+		}
+		names = append(names, h.Name)
+	}
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, bundle.ManifestFile) }) {
+		t.Fatalf("the bundle has no %s: %v", bundle.ManifestFile, names)
+	}
 }

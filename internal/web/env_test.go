@@ -21,6 +21,8 @@ import (
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/tsa"
+	"github.com/vallum/vallum/policies"
 )
 
 // testEnv is a real server (evidence log on disk, SQLite, guardrail with
@@ -137,6 +139,11 @@ func newEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	srv.Desk = desk
+	anchors, err := tsa.OpenStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Bundles = &api.BundleService{Anchors: anchors, Packs: policies.FS()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -126,7 +125,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, rq *reque
 		c.deskError(w, r, rq, err)
 		return
 	}
-	d := incidentData{Incident: inc, ExportAvailable: c.cfg.Export != nil, CanExport: rq.can(exportRoles...)}
+	d := incidentData{Incident: inc, ExportAvailable: c.bundlesAvailable(), CanExport: rq.can(exportRoles...)}
 	var ids []string
 	err = errors.Join(
 		get(&d.Timeline, func() ([]incident.TimelineItem, error) { return c.desk.Timeline(ctx, id) }),
@@ -170,25 +169,3 @@ func (c *Console) addNote(w http.ResponseWriter, r *http.Request, rq *request) {
 	http.Redirect(w, r, "/incidents/"+url.PathEscape(id)+"#notes", http.StatusSeeOther)
 }
 
-// exportBundle streams the incident's court bundle (when the bundle part
-// is in the build).
-func (c *Console) exportBundle(w http.ResponseWriter, r *http.Request, rq *request) {
-	id := r.PathValue("id")
-	if _, err := c.desk.GetIncident(r.Context(), id); err != nil {
-		c.deskError(w, r, rq, err)
-		return
-	}
-	if c.cfg.Export == nil {
-		c.fail(w, r, rq, http.StatusNotImplemented, "part.unavailable.export")
-		return
-	}
-	var buf bytes.Buffer
-	name, err := c.cfg.Export.Export(r.Context(), rq.p, id, &buf)
-	if err != nil {
-		c.internal(w, r, rq, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/gzip")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.NewReplacer(`"`, "", "\\", "", "\n", "", "\r", "").Replace(name)+`"`)
-	w.Write(buf.Bytes())
-}

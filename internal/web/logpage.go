@@ -14,6 +14,7 @@ import (
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/tsa"
 )
 
 // logCheck is the console's own check of the evidence log: the latest
@@ -93,7 +94,7 @@ type logState struct {
 	Root       string
 	LastTime   time.Time
 	Check      checkResult
-	Anchor     *Anchor
+	Anchor     *tsa.Anchor
 	// AnchorsAvailable: the time-stamp part is in this build.
 	AnchorsAvailable bool
 	AnchorError      string
@@ -101,7 +102,7 @@ type logState struct {
 
 func (c *Console) logState(r *http.Request) logState {
 	cp, n := c.srv.Log.Latest()
-	st := logState{Size: n, Checkpoint: string(cp), Check: c.check.latest(), AnchorsAvailable: c.cfg.Anchors != nil}
+	st := logState{Size: n, Checkpoint: string(cp), Check: c.check.latest(), AnchorsAvailable: c.srv.Bundles != nil && c.srv.Bundles.Anchors != nil}
 	if cp != nil {
 		if ck, err := evidence.OpenCheckpoint(cp, c.srv.Log.Origin(), c.srv.Log.Verifier()); err == nil {
 			st.Root = ck.Hash.String()
@@ -114,13 +115,14 @@ func (c *Console) logState(r *http.Request) logState {
 			}
 		}
 	}
-	if c.cfg.Anchors != nil {
-		a, ok, err := c.cfg.Anchors.Latest(r.Context())
+	if st.AnchorsAvailable {
+		as, err := c.srv.Bundles.Anchors.List(r.Context(), 0, 1)
 		switch {
 		case err != nil:
-			st.AnchorError = err.Error()
-		case ok:
-			st.Anchor = &a
+			c.log.Error("couldn't read the latest anchor", "err", err)
+			st.AnchorError = translate("en", "err.internal")
+		case len(as) > 0:
+			st.Anchor = &as[0]
 		}
 	}
 	return st

@@ -2,14 +2,13 @@ package web
 
 import (
 	"context"
-	"io"
-	"time"
+		"time"
 
-	"github.com/vallum/vallum/internal/api"
 	)
 
-// The parts below are provided by other subsystems (sensors, court
-// bundles, time-stamp anchors; containment is in containment.go). Each is an interface
+// The sensor part is provided by the sensor subsystem (issue 6);
+// containment is in containment.go and the court bundles and anchors in
+// bundles.go, which use the API server's services directly. Each is an interface
 // here, at its consumer; cmd/vallum adapts the subsystem's own API to it
 // when that subsystem is in the build. A nil part shows "not available in
 // this build" in its place.
@@ -67,26 +66,3 @@ type Honeytoken struct {
 	Hits      int
 }
 
-// Exporter writes an incident's court bundle (issue 8).
-type Exporter interface {
-	// Export writes the bundle of incident as a .tar.gz to w on behalf of
-	// p and returns its file name.
-	Export(ctx context.Context, p api.Principal, incident string, w io.Writer) (name string, err error)
-}
-
-// exportRoles may export a court bundle: case work, counsel, the DPO and
-// the auditor (who verifies the record).
-var exportRoles = []string{api.RoleAnalyst, api.RoleIncidentCommander, api.RoleLegalCounsel, api.RoleDPO, api.RoleAuditor}
-
-// Anchors reports RFC 3161 time-stamp anchors of checkpoints (issue 8).
-type Anchors interface {
-	// Latest returns the latest anchor; ok false when none was made yet.
-	Latest(ctx context.Context) (a Anchor, ok bool, err error)
-}
-
-// Anchor is an RFC 3161 time stamp of a checkpoint.
-type Anchor struct {
-	TreeSize  int64
-	Time      time.Time
-	Authority string
-}

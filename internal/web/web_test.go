@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,11 +41,11 @@ func TestSignInShowsEveryPage(t *testing.T) {
 	}{
 		{"/", []string{"Open incidents (1)", inc.ID, "Evidence log", "Sensor events, live"}},
 		{"/incidents", []string{inc.ID, "Ransomware on the PACS", "Open an incident"}},
-		{"/incidents/" + inc.ID, []string{"Timeline", "<svg", a.ID, "Export the court bundle"}},
+		{"/incidents/" + inc.ID, []string{"Timeline", "<svg", a.ID, "Propose an action"}},
 		{"/incidents/" + inc.ID + "/propose", []string{`id="proposal"`, "firewall_block"}},
 		{"/actions/" + a.ID, []string{"conditional", "business owner", "Manual execution"}},
 		{"/sensors", []string{"Not available in this build", "Events per hour"}},
-		{"/evidence-log", []string{"incident.created", "Last signed checkpoint"}},
+		{"/evidence-log", []string{"incident.created", "Last signed checkpoint", "Last RFC 3161 anchor", "none yet"}},
 		{"/evidence-log/0", []string{"Entry #0", "included, checkpoint signature valid", `id="verify"`}},
 	} {
 		w := b.get(tc.path)
@@ -599,5 +600,51 @@ func TestPreferredLanguage(t *testing.T) {
 		if got := preferredLanguage(in); got != want {
 			t.Errorf("preferredLanguage(%.40q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestPartsUnavailable(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Bundles = nil
+	inc := e.incident("x", incident.Low)
+	b := e.signedIn("ivo")
+	body := b.get("/incidents/" + inc.ID).Body.String()
+	if !strings.Contains(body, `id="export-unavailable"`) || strings.Contains(body, `id="export"`) {
+		t.Fatal("without the bundle part, the incident page offers an export")
+	}
+	if w := b.post("/incidents/"+inc.ID+"/export", nil); w.Code != http.StatusNotImplemented {
+		t.Fatalf("export without the bundle part: got %d, want 501", w.Code)
+	}
+	if !strings.Contains(b.get("/").Body.String(), "RFC 3161 time-stamping is not part of this build") {
+		t.Fatal("the Now page does not say anchoring is unavailable")
+	}
+}
+
+func TestExportBundle(t *testing.T) {
+	e := newEnv(t)
+	inc := e.incident("Ransomware", incident.Critical)
+	e.waitProjected()
+	b := e.signedIn("lea")
+	before := e.srv.Log.Size()
+	w := b.post("/incidents/"+inc.ID+"/export", url.Values{"lang": {"en"}})
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/gzip" || w.Body.Len() < 100 {
+		t.Fatalf("export: got %d %q (%d bytes): %.300s", w.Code, w.Header().Get("Content-Type"), w.Body.Len(), w.Body)
+	}
+	if cd := w.Header().Get("Content-Disposition"); cd != `attachment; filename="vallum-bundle-`+inc.ID+`.tar.gz"` {
+		t.Fatalf("Content-Disposition %q", cd)
+	}
+	idx, _ := strconv.ParseInt(w.Header().Get("X-Vallum-Export-Entry"), 10, 64)
+	ent, err := e.srv.Log.Entry(idx)
+	if err != nil || idx < before {
+		t.Fatalf("the export was not logged: entry %d: %v", idx, err)
+	}
+	h, _ := evidence.DecodeHeader(ent.Header)
+	if h.Actor != "lea" || h.Incident != inc.ID {
+		t.Fatalf("export entry %+v: want lea on %s", h, inc.ID)
+	}
+	// Analysts may not export (the API's rule: a bundle leaves the
+	// organisation with personal data).
+	if w := e.signedIn("ana").post("/incidents/"+inc.ID+"/export", nil); w.Code != http.StatusForbidden {
+		t.Fatalf("analyst export: got %d, want 403", w.Code)
 	}
 }
