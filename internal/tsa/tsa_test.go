@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digitorus/pkcs7"
 	"github.com/digitorus/timestamp"
 	"golang.org/x/mod/sumdb/note"
 
@@ -108,7 +111,7 @@ func TestStampAndVerify(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	v1, _, other := authorities(t)
+	v1, v2, other := authorities(t)
 	data := []byte("checkpoint bytes\n")
 	ctx := context.Background()
 
@@ -202,6 +205,31 @@ func TestRefusals(t *testing.T) {
 		}
 		if !tok.ESSCertIDv2 {
 			t.Error("ESSCertIDv2 not seen")
+		}
+	})
+	t.Run("signing-certificate attribute names the signer", func(t *testing.T) {
+		// Tokens of both kinds from openssl: the attribute must name the
+		// signer; checked against another certificate it must not pass.
+		for _, a := range []*Authority{authorityOf(t, v1, "one"), authorityOf(t, v2, "two")} {
+			tok, err := a.Stamp(ctx, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := timestamp.ParseResponse(tok.Response)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p7, err := pkcs7.Parse(ts.RawToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v2, err := checkSigningCertificate(p7, tok.Signer); err != nil || v2 != tok.ESSCertIDv2 {
+				t.Errorf("%s: the signer itself: v2 %v, %v", a.Name, v2, err)
+			}
+			other := tok.Chain[len(tok.Chain)-1] // the root
+			if _, err := checkSigningCertificate(p7, other); err == nil || !strings.Contains(err.Error(), "names another certificate") {
+				t.Errorf("%s: another certificate passed the signing-certificate check: %v", a.Name, err)
+			}
 		}
 	})
 	t.Run("garbage", func(t *testing.T) {
@@ -348,4 +376,30 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Verify(b, VerifyOptions{Data: []byte("x"), Roots: pool})
 	})
+}
+
+// TestAuthorityErrors: basic authentication is sent, and neither an HTTP
+// error nor an unreachable authority shows the password.
+func TestAuthorityErrors(t *testing.T) {
+	var gotUser, gotPass string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotUser, gotPass, _ = r.BasicAuth()
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	a := &Authority{Name: "locked", URL: srv.URL, Roots: x509.NewCertPool(), Username: "acme", Password: "s3cret-pw"}
+	_, err := a.Stamp(context.Background(), []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("err = %v, want HTTP 401 without the password", err)
+	}
+	if gotUser != "acme" || gotPass != "s3cret-pw" {
+		t.Errorf("basic auth sent %q:%q", gotUser, gotPass)
+	}
+	a.URL = "http://acme:s3cret-pw@127.0.0.1:1/"
+	if _, err := a.Stamp(context.Background(), []byte("x")); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unreachable: err = %v (must not show the password)", err)
+	}
+	if strings.Contains(a.String(), "s3cret") {
+		t.Errorf("String() = %q shows the password", a.String())
+	}
 }
