@@ -1,0 +1,148 @@
+package httppot
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+// countSink is a fast in-memory sink: it counts events.
+type countSink struct{ n atomic.Int64 }
+
+func (s *countSink) Emit(sensor.Event) { s.n.Add(1) }
+
+// slowSink stands for a pipeline whose consumer is slow (a stalled disk,
+// an unreachable server): Emit queues into a bounded buffer without
+// waiting, a consumer takes one event per millisecond, and what doesn't
+// fit is dropped and counted (the Sink contract: never block the decoy).
+type slowSink struct {
+	q       chan sensor.Event
+	dropped atomic.Int64
+	handled atomic.Int64
+	stop    chan struct{}
+}
+
+func newSlowSink() *slowSink {
+	s := &slowSink{q: make(chan sensor.Event, 4096), stop: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-s.q:
+				time.Sleep(time.Millisecond)
+				s.handled.Add(1)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *slowSink) Emit(e sensor.Event) {
+	select {
+	case s.q <- e:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// benchServe serves the honeypot on loopback for a benchmark.
+func benchServe(b *testing.B, sink sensor.Sink) string {
+	b.Helper()
+	s, err := New(Config{Limits: sensor.Limits{MaxConnsPerSource: 1024}}, sensor.Env{Sink: sink})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.ServeListeners(ctx, []net.Listener{ln}, nil); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+// load runs b.N requests over keep-alive connections, b.RunParallel
+// goroutines each with its own connection (GOMAXPROCS × 16), reading
+// each answer before sending the next, and reports requests per second.
+func load(b *testing.B, addr string) {
+	req := []byte("GET /wp-login.php HTTP/1.1\r\nHost: blog.example\r\nUser-Agent: Mozilla/5.0 (bench)\r\nAccept: */*\r\n\r\n")
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReaderSize(c, 16<<10)
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := readResponse(r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// readResponse reads one HTTP/1.1 response with a Content-Length.
+func readResponse(r *bufio.Reader) error {
+	n := -1
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if n < 0 {
+		return io.ErrUnexpectedEOF
+	}
+	_, err := r.Discard(n)
+	return err
+}
+
+// BenchmarkHTTP measures the honeypot's request rate, every request an
+// event, into a fast in-memory sink.
+func BenchmarkHTTP(b *testing.B) {
+	sink := &countSink{}
+	addr := benchServe(b, sink)
+	load(b, addr)
+	if got := sink.n.Load(); got < int64(b.N) {
+		b.Fatalf("%d events for %d requests", got, b.N)
+	}
+}
+
+// BenchmarkHTTPSlowSink is BenchmarkHTTP with a sink that handles 1,000
+// events per second: the request rate stays the same and the sink counts
+// what it dropped.
+func BenchmarkHTTPSlowSink(b *testing.B) {
+	sink := newSlowSink()
+	defer close(sink.stop)
+	addr := benchServe(b, sink)
+	load(b, addr)
+	b.ReportMetric(float64(sink.dropped.Load()), "dropped")
+	b.ReportMetric(float64(sink.handled.Load()), "handled")
+}
