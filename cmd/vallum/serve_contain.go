@@ -46,6 +46,7 @@ func setupContain(ctx context.Context, rt *runtime) error {
 			<-ctx.Done()
 			return n.Close()
 		})
+		self = append(self, n.HostAddrs()...)
 		if c.Isolation != nil {
 			for _, m := range c.Isolation.Management {
 				p, _ := contain.ParsePrefix(m)

@@ -345,7 +345,11 @@ func (e *executor) Execute(ctx context.Context, a incident.Action, permit incide
 		err = nil
 	}
 	if err != nil {
-		if _, werr := m.write(ctx, e.actor.Name, KindRefused, a.Incident, Step{Action: a.ID, Reason: "safety", Error: err.Error()}); werr != nil {
+		reason := "plan" // the connector cannot do it
+		if errors.Is(err, ErrRefused) {
+			reason = "safety"
+		}
+		if _, werr := m.write(ctx, e.actor.Name, KindRefused, a.Incident, Step{Action: a.ID, Reason: reason, Error: err.Error()}); werr != nil {
 			return incident.Result{}, errors.Join(err, werr)
 		}
 		return incident.Result{}, err
@@ -514,7 +518,13 @@ func (m *Manager) Verify(ctx context.Context, actor incident.Actor, id string) (
 	if err != nil {
 		return incident.Action{}, obs, err
 	}
-	a, err := m.desk.Verify(ctx, actor, id, "observed: "+describe(obs))
+	a, err := m.desk.GetAction(ctx, id)
+	if err != nil || a.State != incident.Executed {
+		// Already verified: a re-verification is only logged
+		// (contain.verified).
+		return a, obs, err
+	}
+	a, err = m.desk.Verify(ctx, actor, id, "observed: "+describe(obs))
 	return a, obs, err
 }
 

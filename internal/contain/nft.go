@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -73,13 +74,15 @@ const (
 // concurrent block requests are coalesced into one netlink batch (group
 // commit), which is how thousands of decisions per second are applied.
 type NFTables struct {
-	cfg   NFTablesConfig
-	mgmt  []netip.Prefix
-	conn  *nftables.Conn
-	nsfd  int // -1 when not in another namespace
-	table *nftables.Table
-	sets  map[string]*nftables.Set
-	chain map[string]*nftables.Chain
+	cfg  NFTablesConfig
+	mgmt []netip.Prefix
+	// hostAddrs are the interface addresses of the namespace, read at open.
+	hostAddrs []netip.Prefix
+	conn      *nftables.Conn
+	nsfd      int // -1 when not in another namespace
+	table     *nftables.Table
+	sets      map[string]*nftables.Set
+	chain     map[string]*nftables.Chain
 
 	// mu serialises netlink batches on conn (the lasting connection
 	// carries one batch at a time).
@@ -131,6 +134,10 @@ func OpenNFTables(cfg NFTablesConfig) (*NFTables, error) {
 		n.nsfd = fd
 		opts = append(opts, nftables.WithNetNSFd(fd))
 	}
+	if err := n.readHostAddrs(); err != nil {
+		n.closeNS()
+		return nil, err
+	}
 	conn, err := nftables.New(opts...)
 	if err != nil {
 		n.closeNS()
@@ -142,6 +149,46 @@ func OpenNFTables(cfg NFTablesConfig) (*NFTables, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// HostAddrs are the interface addresses of the host (namespace) the table
+// is in, read at open: blocking them would cut the host off, so the
+// server adds them to the safety rules' own addresses.
+func (n *NFTables) HostAddrs() []netip.Prefix { return n.hostAddrs }
+
+// readHostAddrs lists the interface addresses in the connector's
+// namespace (on a thread switched into it, when it is another one).
+func (n *NFTables) readHostAddrs() error {
+	if n.nsfd < 0 {
+		n.hostAddrs = LocalAddrs()
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(n.nsfd, unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		n.hostAddrs = LocalAddrs()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			// The thread stays locked and ends with this goroutine.
+			errc <- nil
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("nftables: couldn't read the addresses of namespace %s: %w", n.cfg.NetNS, err)
+	}
+	return nil
 }
 
 // Close releases the netlink connection. The table stays in the kernel.
