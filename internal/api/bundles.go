@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vallum/vallum/internal/bundle"
+	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/tsa"
 )
@@ -66,7 +69,7 @@ func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	opts := bundle.Options{PDF: s.Bundles.PDF && q.Get("pdf") != "0", Chromium: s.Bundles.Chromium}
+	opts := bundle.Options{PDF: q.Get("pdf") != "0"}
 	if l := q.Get("lang"); l != "" {
 		opts.Langs = strings.Split(l, ",")
 	}
@@ -79,29 +82,18 @@ func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	files, _, err := bundle.Build(r.Context(), s.bundleDeps(), id, opts)
+	p, _ := PrincipalFrom(r.Context())
+	var buf bytes.Buffer
+	rcpt, err := s.ExportBundle(r.Context(), p.Name, id, opts, &buf)
 	switch {
 	case errors.Is(err, incident.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("incident %s not found", id))
 		return
-	case err != nil && strings.Contains(err.Error(), "want it or en"):
+	case errors.Is(err, bundle.ErrOptions):
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	case err != nil:
 		s.internalError(w, r, fmt.Errorf("bundle of %s: %w", id, err))
-		return
-	}
-	p, _ := PrincipalFrom(r.Context())
-	rcpt, err := bundle.LogExport(r.Context(), s.Log, p.Name, id, files, opts)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	var buf bytes.Buffer
-	m, _ := bundle.ParseManifest(files[bundle.ManifestFile])
-	created, _ := time.Parse(time.RFC3339, m.Created)
-	if err := bundle.WriteTarGz(&buf, files, created); err != nil {
-		s.internalError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/gzip")
@@ -122,6 +114,39 @@ func safeName(s string) string {
 		return '_'
 	}, s)
 }
+
+// ExportBundle builds incident id's court bundle, logs the export as
+// actor (a bundle.exported entry naming the manifest's SHA-256) and only
+// then writes the .tar.gz to w; it returns the export entry's receipt. It
+// is what GET /api/v1/incidents/{id}/bundle does, for the console's
+// "export bundle" button too. opts.PDF is honoured only if the service
+// renders PDFs. Errors: incident.ErrNotFound for an unknown incident,
+// bundle.ErrOptions for bad options, ErrNoBundles without a BundleService
+// or a desk.
+func (s *Server) ExportBundle(ctx context.Context, actor, id string, opts bundle.Options, w io.Writer) (evidence.Receipt, error) {
+	if s.Bundles == nil || s.Desk == nil {
+		return evidence.Receipt{}, ErrNoBundles
+	}
+	opts.PDF = opts.PDF && s.Bundles.PDF
+	if opts.Chromium == "" {
+		opts.Chromium = s.Bundles.Chromium
+	}
+	files, _, err := bundle.Build(ctx, s.bundleDeps(), id, opts)
+	if err != nil {
+		return evidence.Receipt{}, err
+	}
+	rcpt, err := bundle.LogExport(ctx, s.Log, actor, id, files, opts)
+	if err != nil {
+		return rcpt, err
+	}
+	m, _ := bundle.ParseManifest(files[bundle.ManifestFile])
+	created, _ := time.Parse(time.RFC3339, m.Created)
+	return rcpt, bundle.WriteTarGz(w, files, created)
+}
+
+// ErrNoBundles means the server exports no bundles (no BundleService or no
+// incident desk).
+var ErrNoBundles = errors.New("court bundles are not available on this server")
 
 func (s *Server) bundleDeps() bundle.Deps {
 	b := s.Bundles

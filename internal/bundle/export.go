@@ -83,6 +83,9 @@ type Options struct {
 // ErrNotFound is wrapped when the incident doesn't exist.
 var ErrNotFound = incident.ErrNotFound
 
+// ErrOptions is wrapped by errors in Options (an unknown language).
+var ErrOptions = errors.New("bad bundle options")
+
 // Export writes incident id's bundle to w as a .tar.gz. The bundle is
 // verified with the log's own key before the report is rendered and
 // anything is written; a bundle that doesn't verify is an error.
@@ -114,7 +117,7 @@ func Build(ctx context.Context, deps Deps, id string, opts Options) (Files, *Rep
 	}
 	for _, l := range opts.Langs {
 		if _, ok := dict[l]; !ok {
-			return nil, nil, fmt.Errorf("report language %q: want it or en", l)
+			return nil, nil, fmt.Errorf("%w: report language %q: want it or en", ErrOptions, l)
 		}
 	}
 	clock := deps.Clock
