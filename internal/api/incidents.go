@@ -59,6 +59,9 @@ var _ incident.Decider = LogDecider{}
 
 // Decide implements incident.Decider.
 func (d LogDecider) Decide(ctx context.Context, req guard.Request, inc string) (guard.Decision, error) {
+	// Hook (events.go): malicious activity the event pipeline linked to
+	// the incident feeds the present_danger fact; a no-op without it.
+	d.S.Events.fillIncident(ctx, inc, &req)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return guard.Decision{}, err

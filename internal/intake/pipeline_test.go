@@ -412,7 +412,7 @@ func TestListAndStats(t *testing.T) {
 	if err != nil || len(page) != 3 || next == 0 {
 		t.Fatalf("first page: %d events, next %d, %v", len(page), next, err)
 	}
-	rest, next2, err := p.List(ctx, Query{Source: "198.51.100.7", After: next})
+	rest, next2, err := p.List(ctx, Query{Source: "198.51.100.7", From: next})
 	if err != nil || len(rest) != 2 || next2 != 0 {
 		t.Fatalf("second page: %d events, next %d, %v", len(rest), next2, err)
 	}

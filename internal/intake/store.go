@@ -218,9 +218,9 @@ type Query struct {
 	Sensor       string
 	Session      string
 	Kind         string
-	// After is a cursor: the log index of the last event of the previous
-	// page (0 for the first page).
-	After int64
+	// From is the least log index listed: 0 for the first page, the
+	// previous page's next cursor after that.
+	From int64
 	// Limit is the page size (default 100, at most 1000).
 	Limit int
 }
@@ -236,15 +236,15 @@ type Listed struct {
 }
 
 // List returns the indexed events matching q, oldest log index first, and
-// the cursor of the next page (0 when there is none). Each event is read
+// the From of the next page (0 when there is none). Each event is read
 // from the log, so erased payloads stay erased.
 func (p *Pipeline) List(ctx context.Context, q Query) ([]Listed, int64, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	where := []string{"idx > ?"}
-	args := []any{q.After}
+	where := []string{"idx >= ?"}
+	args := []any{q.From}
 	add := func(cond string, v any) {
 		where = append(where, cond)
 		args = append(args, v)
@@ -283,7 +283,7 @@ func (p *Pipeline) List(ctx context.Context, q Query) ([]Listed, int64, error) {
 	var next int64
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
-		next = out[len(out)-1].Index
+		next = out[len(out)-1].Index + 1
 	}
 	for i := range out {
 		ent, err := p.log.Entry(out[i].Index)

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/intake"
+)
+
+func init() {
+	ship := []string{RoleAnalyst, RoleAdmin}
+	matrix = append(matrix,
+		matrixRow{"POST /api/v1/events", "/api/v1/events", `[]`, ship},
+		matrixRow{"GET /api/v1/events", "/api/v1/events", "", anyone},
+		matrixRow{"GET /api/v1/events/stats", "/api/v1/events/stats", "", anyone},
+		matrixRow{"POST /api/v1/intake/suricata", "/api/v1/intake/suricata", "", ship},
+		matrixRow{"POST /api/v1/intake/webhook", "/api/v1/intake/webhook", `[]`, ship},
+	)
+	authServerHooks = append(authServerHooks, func(t *testing.T, s *Server) {
+		s.Events = &EventService{Pipeline: startTestPipeline(t, s), Sensor: "hq"}
+	})
+}
+
+// startTestPipeline runs an event pipeline on the server's log, database
+// and desk until the test ends.
+func startTestPipeline(t *testing.T, s *Server) *intake.Pipeline {
+	t.Helper()
+	cfg := intake.Config{Log: s.Log, DB: s.DB, Desk: s.Desk, SpoolDir: filepath.Join(t.TempDir(), "spool"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.Intake.Correlation.Flush = 20 * time.Millisecond
+	p, err := intake.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p
+}
+
+func eventLine(id, src, kind string) string { return eventLineAt(id, src, kind, time.Now()) }
+
+func eventLineAt(id, src, kind string, t time.Time) string {
+	return fmt.Sprintf(`{"id":%q,"time":%q,"sensor":"edge-1/ssh","protocol":"ssh","kind":%q,"src":{"ip":%q,"port":40000},"dst":{"ip":"10.0.0.5","port":22},"session":"s-1"}`,
+		id, t.UTC().Format(time.RFC3339Nano), kind, src)
+}
+
+func TestPostEventsPerLineResults(t *testing.T) {
+	as := newAuthServer(t)
+	body := eventLine("e1", "203.0.113.9", "connect") + "\n\n" + "not json\n" + eventLine("e2", "203.0.113.9", "auth") + "\n" +
+		eventLine("e1", "203.0.113.9", "connect") + "\n" + `{"id":"e3","sensor":"x","kind":"bogus"}` + "\n"
+	code, b := as.do(t, "POST", "/api/v1/events", testToken, "application/x-ndjson", []byte(body))
+	if code != http.StatusOK {
+		t.Fatalf("got HTTP %d %s", code, b)
+	}
+	var resp BatchResponse
+	if err := json.Unmarshal(b, &resp); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{1: intake.Accepted, 3: intake.Rejected, 4: intake.Accepted, 5: intake.Duplicate, 6: intake.Rejected}
+	if len(resp.Results) != len(want) {
+		t.Fatalf("got %d results, want %d: %s", len(resp.Results), len(want), b)
+	}
+	for _, r := range resp.Results {
+		if want[r.Line] != r.Status {
+			t.Errorf("line %d: got %s (%s), want %s", r.Line, r.Status, r.Error, want[r.Line])
+		}
+	}
+	if resp.Accepted != 2 || resp.Duplicates != 1 || resp.Rejected != 2 {
+		t.Errorf("counts: %+v", resp)
+	}
+	// A JSON array works too; sending the batch again logs nothing new.
+	arr := "[" + eventLine("e2", "203.0.113.9", "auth") + "," + eventLine("e4", "203.0.113.10", "connect") + "]"
+	as.call(t, "POST", "/api/v1/events", testToken, arr, http.StatusOK, &resp)
+	if resp.Duplicates != 1 || resp.Accepted != 1 {
+		t.Errorf("array: %+v", resp)
+	}
+	// Too large a body is refused as a whole.
+	big := strings.Repeat(eventLine("big", "203.0.113.9", "connect")+"\n", 1000)
+	if code, _ := as.do(t, "POST", "/api/v1/events", testToken, "application/x-ndjson", []byte(big)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized batch: got HTTP %d, want 413", code)
+	}
+	if code, _ := as.do(t, "POST", "/api/v1/events", testToken, "text/html", []byte("[]")); code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/html: got HTTP %d, want 415", code)
+	}
+
+	// Listing: by source, paginated.
+	var page struct {
+		Events []intake.Listed `json:"events"`
+		Next   int64           `json:"next"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		as.call(t, "GET", "/api/v1/events?source=203.0.113.9&limit=1", testToken, "", http.StatusOK, &page)
+		if page.Next != 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(page.Events) != 1 || page.Next == 0 || page.Events[0].Event == nil {
+		t.Fatalf("first page: %+v", page)
+	}
+	first := page.Events[0].Event.ID
+	as.call(t, "GET", fmt.Sprintf("/api/v1/events?source=203.0.113.9&from=%d", page.Next), testToken, "", http.StatusOK, &page)
+	if len(page.Events) != 1 || page.Next != 0 || page.Events[0].Event == nil || first+page.Events[0].Event.ID != "e1e2" && first+page.Events[0].Event.ID != "e2e1" {
+		t.Errorf("second page after %s: %+v", first, page)
+	}
+	as.call(t, "GET", "/api/v1/events?kind=connect&sensor=edge-1/ssh", testToken, "", http.StatusOK, &page)
+	if len(page.Events) != 2 {
+		t.Errorf("kind=connect: got %d events, want 2", len(page.Events))
+	}
+	as.call(t, "GET", "/api/v1/events?since=yesterday", testToken, "", http.StatusBadRequest, nil)
+
+	var stats struct {
+		Events intake.EventStats `json:"events"`
+	}
+	as.call(t, "GET", "/api/v1/events/stats", testToken, "", http.StatusOK, &stats)
+	if stats.Events.Total != 3 || len(stats.Events.TopSources) != 2 || stats.Events.TopSources[0].Source != "203.0.113.9" || len(stats.Events.PerHour) == 0 {
+		t.Errorf("stats: %+v", stats.Events)
+	}
+}
+
+func TestSuricataAndWebhookIntake(t *testing.T) {
+	as := newAuthServer(t)
+	eve := `{"timestamp":"2026-11-28T10:15:02.123456+0000","event_type":"alert","src_ip":"203.0.113.20","src_port":1,"dest_ip":"10.0.0.5","dest_port":22,"proto":"TCP","alert":{"signature":"ET SCAN ssh","signature_id":1,"severity":1}}
+{"timestamp":"2026-11-28T10:15:03+0000","event_type":"stats"}
+{broken
+`
+	var resp BatchResponse
+	as.call(t, "POST", "/api/v1/intake/suricata", testToken, eve, http.StatusOK, &resp)
+	if resp.Accepted != 1 || resp.Skipped != 1 || resp.Rejected != 1 || resp.Results[2].Line != 3 {
+		t.Errorf("suricata: %+v", resp)
+	}
+	as.call(t, "POST", "/api/v1/intake/suricata", testToken, eve, http.StatusOK, &resp)
+	if resp.Duplicates != 1 || resp.Accepted != 0 {
+		t.Errorf("suricata re-posted: %+v", resp)
+	}
+
+	hook := `{"src_ip":"203.0.113.21","message":"WAF blocked /etc/passwd","severity":"medium"}`
+	as.call(t, "POST", "/api/v1/intake/webhook", testToken, hook, http.StatusOK, &resp)
+	if resp.Accepted != 1 {
+		t.Errorf("webhook: %+v", resp)
+	}
+	// With a shared secret, the signature is required as well.
+	as.srv.Events.WebhookSecret = []byte("s3cret")
+	hook2 := `{"src_ip":"203.0.113.22","message":"second"}`
+	as.call(t, "POST", "/api/v1/intake/webhook", testToken, hook2, http.StatusUnauthorized, nil)
+	mac := hmac.New(sha256.New, []byte("s3cret"))
+	mac.Write([]byte(hook2))
+	req, _ := http.NewRequest("POST", as.URL+"/api/v1/intake/webhook", strings.NewReader(hook2))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set(intake.SignatureHeader, "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("signed webhook: got HTTP %d", res.StatusCode)
+	}
+}
+
+// A high-severity event opens an incident; a decision on that incident
+// then records present_danger from the event's time.
+func TestEventsFeedPresentDanger(t *testing.T) {
+	as := newAuthServer(t)
+	paola := as.addUser(t, "paola", RoleAnalyst).Token
+	seen := as.clock.Now().Add(-time.Minute) // the server's (fake) clock
+	as.call(t, "POST", "/api/v1/events", testToken, eventLineAt("cmd-1", "203.0.113.30", "command", seen), http.StatusOK, nil)
+	var list []incident.Incident
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		list, _, err = as.srv.Desk.ListIncidents(context.Background(), incident.Filter{}, incident.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 {
+			if evs, _ := as.srv.Desk.Events(context.Background(), list[0].ID); len(evs) == 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no incident with the event linked: %+v", list)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var a incident.Action
+	as.call(t, "POST", "/api/v1/incidents/"+list[0].ID+"/actions", paola, `{"action":{"kind":"firewall_block","target":"203.0.113.30","params":{"device":"fw-edge"}}}`, http.StatusCreated, &a)
+	as.call(t, "POST", "/api/v1/actions/"+a.ID+"/decide", paola, "", http.StatusOK, &a)
+	if a.Decision == nil {
+		t.Fatalf("no decision receipt: %+v", a)
+	}
+	ent, err := as.log.Entry(a.Decision.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec DecisionRecord
+	if err := json.Unmarshal(ent.Payload, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Decision.Facts.PresentDanger || !strings.Contains(string(ent.Payload), seen.UTC().Format(time.RFC3339Nano)) {
+		t.Errorf("present_danger is false after a command from the source a minute ago: %s", ent.Payload)
+	}
+}
