@@ -77,6 +77,11 @@ type Active struct {
 	// Applied is the index of the contain.applied entry.
 	Applied   int64     `json:"applied_index"`
 	AppliedAt time.Time `json:"applied_at"`
+	// Lifting is the intent (contain.reverting or contain.expiring) of a
+	// lift that was logged but whose result was not, because Vallum
+	// stopped in between: the scheduler completes it first thing, and
+	// reconciliation does not re-apply its elements.
+	Lifting string `json:"lifting,omitempty"`
 }
 
 // Log is what the manager needs of the evidence log.
@@ -184,7 +189,14 @@ func (m *Manager) rebuild(ctx context.Context) error {
 				t, _ := time.Parse(time.RFC3339Nano, h.Time)
 				m.active[s.Action] = &Active{Plan: *s.Plan, Incident: h.Incident, Applied: i, AppliedAt: t}
 			}
+		case KindReverting, KindExpiring:
+			if a := m.active[s.Action]; a != nil {
+				a.Lifting = h.Kind
+			}
 		case KindReverted, KindExpired:
+			if a := m.active[s.Action]; a != nil {
+				a.Lifting = ""
+			}
 			if s.Observation != nil && s.Observation.OK {
 				delete(m.active, s.Action)
 			}
@@ -641,6 +653,21 @@ func (m *Manager) nudge() {
 // and retried a minute later. It returns when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	retry := map[string]time.Time{}
+	// Lifts interrupted by a stop are completed first (reverting again is
+	// idempotent).
+	for _, a := range m.Active() {
+		if a.Lifting == "" {
+			continue
+		}
+		note := "completing a revert interrupted by a restart"
+		lift := m.Revert
+		if a.Lifting == KindExpiring {
+			note, lift = "completing an expiry interrupted by a restart", m.Expire
+		}
+		if _, err := lift(ctx, System, a.Plan.Action, note); err != nil && ctx.Err() == nil {
+			m.logger.Error("couldn't complete an interrupted lift", "action", a.Plan.Action, "err", err)
+		}
+	}
 	for {
 		now := m.clock()
 		next := time.Time{}
@@ -711,8 +738,13 @@ func (m *Manager) Reconcile(ctx context.Context, actor incident.Actor, repair bo
 			if a.Plan.Device != c.Name() || a.Plan.Connector != c.Type() {
 				continue
 			}
-			if !a.Plan.Expires.IsZero() && !a.Plan.Expires.After(now) {
-				continue // the scheduler expires it
+			if (!a.Plan.Expires.IsZero() && !a.Plan.Expires.After(now)) || a.Lifting != "" {
+				// The scheduler expires it, or completes its lift: its
+				// elements are wanted (not extra) but not re-applied.
+				for _, ch := range a.Plan.Changes {
+					wanted[ch.Element] = true
+				}
+				continue
 			}
 			var miss []Change
 			for _, ch := range a.Plan.Changes {

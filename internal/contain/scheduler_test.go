@@ -99,3 +99,56 @@ func TestPartialFailure(t *testing.T) {
 		t.Fatalf("after failure: %s, active %+v", got.State, m.Active())
 	}
 }
+
+// TestInterruptedLift: Vallum stopped after logging a revert's intent and
+// reverting, before logging the result. At the next start the action is
+// known to be lifting: reconciliation does not re-apply it, and the
+// scheduler completes the revert and records it.
+func TestInterruptedLift(t *testing.T) {
+	e := newDeskEnv(t)
+	r, err := NewRPZ(RPZConfig{Device: "dns1", Zone: "rpz.vallum.", File: filepath.Join(t.TempDir(), "z"), CNAME: "."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perim := mustPerimeter(t, deskPerimeter)
+	m := newManager(t, e, perim, r)
+	ctx := context.Background()
+	a := e.decided(t, "dns_sinkhole", "c2.evil.example", guard.Params{Resolver: "dns1"})
+	if _, err := e.desk.Execute(ctx, paola, a.ID, m.Executor(paola, nil)); err != nil {
+		t.Fatal(err)
+	}
+	act, _ := m.Lookup(a.ID)
+	if _, err := m.write(ctx, "marta", KindReverting, e.inc, Step{Action: a.ID, Plan: &act.Plan, Reason: "attack over"}); err != nil {
+		t.Fatal(err)
+	}
+	mustRevert(t, r, act.Plan) // … and the process stops here
+
+	m2 := newManager(t, e, perim, r)
+	if got, ok := m2.Lookup(a.ID); !ok || got.Lifting != KindReverting {
+		t.Fatalf("after restart: %+v, %v", got, ok)
+	}
+	if _, err := m2.Reconcile(ctx, System, true); err != nil {
+		t.Fatal(err)
+	}
+	if els, _ := r.Elements(ctx); len(els) != 0 {
+		t.Fatalf("reconciliation re-applied a half-reverted sinkhole: %v", els)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m2.Run(runCtx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got, _ := e.desk.GetAction(ctx, a.ID); got.State == incident.Reverted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("interrupted revert not completed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if len(m2.Active()) != 0 || !e.hasKind(t, KindReverted, "interrupted by a restart") {
+		t.Errorf("after completion: %+v", m2.Active())
+	}
+}
