@@ -492,6 +492,9 @@ func (v *verifier) entries() {
 		if h.Kind != e.Kind || h.Time != e.Time || h.Actor != e.Actor || h.Incident != e.Incident {
 			v.fail(IndexFile, i, "kind, time, actor or incident differ from the header's")
 		}
+		if e.Why == "incident" && h.Incident != v.rep.Incident {
+			v.fail(entryFile(i, headerName), i, "listed as an entry of incident %s, but its header names %q", v.rep.Incident, h.Incident)
+		}
 		v.headers[i] = h
 		st := EntryStatus{Index: i, Kind: h.Kind, Time: h.Time, Actor: h.Actor, LeafHash: leaf.String(), Erased: e.Erased}
 		v.proof(i, hb)
