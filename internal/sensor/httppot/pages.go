@@ -3,6 +3,7 @@ package httppot
 import (
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,13 +23,13 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte) {
 	post := r.Method == http.MethodPost
 	switch {
 	case p == "/" || p == "/index.html" || p == "/login" || p == "/admin" || p == "/admin/" || p == "/admin/login" || p == "/admin/index.php" || p == "/administrator/" || p == "/user/login":
-		page(w, http.StatusOK, adminPage(post))
+		page(w, http.StatusOK, pick(post, adminFailed, adminLogin))
 	case p == "/wp-login.php":
 		if post {
 			page(w, http.StatusOK, wpLogin(fmt.Sprintf(`<div id="login_error"><strong>Error:</strong> The password you entered for the username <strong>%s</strong> is incorrect. <a href="/wp-login.php?action=lostpassword">Lost your password?</a></div>`, html.EscapeString(formValue(body, "log")))))
 			return
 		}
-		page(w, http.StatusOK, wpLogin(""))
+		page(w, http.StatusOK, wpLoginPage)
 	case p == "/wp-admin" || strings.HasPrefix(p, "/wp-admin/"):
 		http.Redirect(w, r, "/wp-login.php?redirect_to="+url.QueryEscape("http://"+r.Host+"/wp-admin/")+"&reauth=1", http.StatusFound)
 	case p == "/xmlrpc.php":
@@ -40,9 +41,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte) {
 		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 		send(w, http.StatusMethodNotAllowed, "XML-RPC server accepts POST requests only.")
 	case p == "/remote/login" || p == "/remote/logincheck" || p == "/vpn/index.html" || p == "/+CSCOE+/logon.html" || p == "/+webvpn+/index.html" || strings.HasPrefix(p, "/dana-na/") || p == "/sslvpn/login":
-		page(w, http.StatusOK, vpnPage(post))
+		page(w, http.StatusOK, pick(post, vpnFailed, vpnLogin))
 	case strings.HasPrefix(strings.ToLower(p), "/phpmyadmin") || p == "/pma/" || p == "/myadmin/":
-		page(w, http.StatusOK, pmaPage(post))
+		page(w, http.StatusOK, pick(post, pmaFailed, pmaLogin))
 	case p == "/owa" || p == "/owa/":
 		http.Redirect(w, r, "/owa/auth/logon.aspx?replaceCurrent=1&url="+url.QueryEscape("https://"+r.Host+"/owa/"), http.StatusFound)
 	case p == "/owa/auth.owa":
@@ -56,7 +57,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte) {
 	case p == "/console" || p == "/console/":
 		http.Redirect(w, r, "/console/login/LoginForm.jsp", http.StatusFound)
 	case strings.HasPrefix(p, "/console/"):
-		page(w, http.StatusOK, consolePage(post))
+		page(w, http.StatusOK, pick(post, consoleFailed, consoleLogin))
 	case strings.HasPrefix(p, "/boaform/"):
 		if post {
 			page(w, http.StatusOK, `<html><body><blockquote><h4>ERROR: bad password!</h4><form><input type="button" onclick="history.go(-1)" value="  OK  "></form></blockquote></body></html>`)
@@ -102,10 +103,26 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 }
 
+// The login pages, rendered once.
+var (
+	adminLogin, adminFailed     = adminPage(false), adminPage(true)
+	vpnLogin, vpnFailed         = vpnPage(false), vpnPage(true)
+	pmaLogin, pmaFailed         = pmaPage(false), pmaPage(true)
+	consoleLogin, consoleFailed = consolePage(false), consolePage(true)
+	wpLoginPage                 = wpLogin("")
+)
+
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
+}
+
 func send(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
-	w.Write([]byte(body))
+	io.WriteString(w, body) // no copy of the page
 }
 
 func page(w http.ResponseWriter, code int, body string) {
