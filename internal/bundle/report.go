@@ -167,16 +167,21 @@ var dict = map[string]map[string]string{
 		"reason": "Reason", "no_erasures": "No payload of this bundle was erased.", "entries": "Log entries in this bundle", "leaf": "Leaf hash",
 		"anchored": "Existed no later than", "not_anchored": "not yet time-stamped", "decision_erased": "the decision's record was erased",
 		"extortion": "The incident is marked as extortion.", "warnings": "Notes",
-		"prove1":  "Integrity: every entry in this bundle is byte-for-byte the one the log recorded; a change to any header, payload or proof makes verification fail.",
-		"prove2":  "Order and completeness since logging: the entries sit at the positions shown in one append-only tree; each checkpoint is consistent with the later ones, so nothing was removed, inserted or reordered between them.",
-		"prove3":  "Who and when, as recorded: each entry names the authenticated identity that appended it and the server's time of logging.",
-		"prove4":  "Existence no later than the RFC 3161 time: each time-stamped checkpoint, and every entry it contains, existed at the latest at the time the independent authority signed; with a qualified authority, eIDAS art. 41(2) presumes that time and the integrity of the data.",
-		"prove5":  "Erasure without loss of proof: an erased payload's salted commitment stays in its header, and the erasure itself is an entry saying when, by whom and why.",
-		"cannot1": "That the content of an entry is true: the log proves what was recorded, not that it was accurate.",
-		"cannot2": "That nothing happened that was never logged, or that this bundle holds every entry of the incident: it holds the entries selected by the exporter, each proven; others may exist in the log.",
-		"cannot3": "The time of an entry before its first time-stamp: until then the time is the server's clock reading alone.",
-		"cannot4": "Anything, if the log's signing key was compromised or the verifier key was not obtained independently of the organisation; nor the content of erased payloads.",
-		"cannot5": "The legal assessment: the guardrail's decisions record the rules applied; whether an action was lawful is for the court.",
+		"chk_files":   "Files: the SHA-256 of each of the %d files matches the manifest and SHA256SUMS.",
+		"chk_cps":     "Checkpoints: %d signed checkpoints of the log (tree sizes %s), each consistent with the next.",
+		"chk_entries": "Entries: %d entries, each byte-for-byte in the signed tree (inclusion proof), each payload matching its header's commitment; %d payloads erased, each by a logged erasure.",
+		"chk_anchors": "Time-stamps: %d RFC 3161 time-stamps verify against the checkpoints they stamp and the authorities' certificates.",
+		"chk_packs":   "Rule packs: %d rule packs named by the decisions; those included match their digests.",
+		"prove1":      "Integrity: every entry in this bundle is byte-for-byte the one the log recorded; a change to any header, payload or proof makes verification fail.",
+		"prove2":      "Order and completeness since logging: the entries sit at the positions shown in one append-only tree; each checkpoint is consistent with the later ones, so nothing was removed, inserted or reordered between them.",
+		"prove3":      "Who and when, as recorded: each entry names the authenticated identity that appended it and the server's time of logging.",
+		"prove4":      "Existence no later than the RFC 3161 time: each time-stamped checkpoint, and every entry it contains, existed at the latest at the time the independent authority signed; with a qualified authority, eIDAS art. 41(2) presumes that time and the integrity of the data.",
+		"prove5":      "Erasure without loss of proof: an erased payload's salted commitment stays in its header, and the erasure itself is an entry saying when, by whom and why.",
+		"cannot1":     "That the content of an entry is true: the log proves what was recorded, not that it was accurate.",
+		"cannot2":     "That nothing happened that was never logged, or that this bundle holds every entry of the incident: it holds the entries selected by the exporter, each proven; others may exist in the log.",
+		"cannot3":     "The time of an entry before its first time-stamp: until then the time is the server's clock reading alone.",
+		"cannot4":     "Anything, if the log's signing key was compromised or the verifier key was not obtained independently of the organisation; nor the content of erased payloads.",
+		"cannot5":     "The legal assessment: the guardrail's decisions record the rules applied; whether an action was lawful is for the court.",
 	},
 	"it": {
 		"title": "Fascicolo probatorio", "incident": "Incidente", "produced": "Prodotto il", "log": "Registro delle evidenze", "tree": "dimensione dell'albero", "root": "hash radice",
@@ -201,16 +206,21 @@ var dict = map[string]map[string]string{
 		"reason": "Motivo", "no_erasures": "Nessun contenuto di questo fascicolo è stato cancellato.", "entries": "Voci del registro in questo fascicolo", "leaf": "Hash della foglia",
 		"anchored": "Esisteva non oltre", "not_anchored": "non ancora marcata", "decision_erased": "il contenuto della decisione è stato cancellato",
 		"extortion": "L'incidente è segnalato come estorsione.", "warnings": "Note",
-		"prove1":  "Integrità: ogni voce del fascicolo è, byte per byte, quella registrata; una modifica a un'intestazione, a un contenuto o a una prova fa fallire la verifica.",
-		"prove2":  "Ordine e completezza dalla registrazione: le voci occupano le posizioni indicate in un unico albero a sola aggiunta; ogni checkpoint è coerente con i successivi, quindi tra di essi nulla è stato tolto, inserito o riordinato.",
-		"prove3":  "Chi e quando, come registrato: ogni voce indica l'identità autenticata che l'ha aggiunta e l'ora di registrazione secondo il server.",
-		"prove4":  "Esistenza non oltre l'ora RFC 3161: ogni checkpoint marcato, e ogni voce che contiene, esisteva al più tardi all'ora firmata dall'autorità indipendente; con una marca qualificata l'art. 41(2) eIDAS presume l'esattezza di quell'ora e l'integrità dei dati.",
-		"prove5":  "Cancellazione senza perdita della prova: l'impegno (hash con sale) di un contenuto cancellato resta nella sua intestazione, e la cancellazione stessa è una voce che dice quando, da chi e perché.",
-		"cannot1": "Che il contenuto di una voce sia vero: il registro prova che cosa è stato registrato, non che fosse esatto.",
-		"cannot2": "Che non sia accaduto nulla di non registrato, o che il fascicolo contenga tutte le voci dell'incidente: contiene le voci scelte da chi l'ha esportato, ciascuna provata; altre possono esistere nel registro.",
-		"cannot3": "L'ora di una voce prima della sua prima marca temporale: fino ad allora l'ora è solo quella dell'orologio del server.",
-		"cannot4": "Alcunché, se la chiave di firma del registro è stata compromessa o la chiave di verifica non è stata ottenuta indipendentemente dall'organizzazione; né il contenuto dei dati cancellati.",
-		"cannot5": "La valutazione giuridica: le decisioni del sistema registrano le regole applicate; se un'azione fosse lecita lo stabilisce il giudice.",
+		"chk_files":   "File: lo SHA-256 di ciascuno dei %d file corrisponde al manifest e a SHA256SUMS.",
+		"chk_cps":     "Checkpoint: %d checkpoint firmati del registro (dimensioni %s), ciascuno coerente con il successivo.",
+		"chk_entries": "Voci: %d voci, ciascuna identica byte per byte a quella nell'albero firmato (prova di inclusione), ciascun contenuto conforme all'impegno della sua intestazione; %d contenuti cancellati, ciascuno da una cancellazione registrata.",
+		"chk_anchors": "Marche temporali: %d marche temporali RFC 3161 verificate sui checkpoint che marcano e sui certificati delle autorità.",
+		"chk_packs":   "Pacchetti di regole: %d pacchetti indicati dalle decisioni; quelli inclusi corrispondono al loro digest.",
+		"prove1":      "Integrità: ogni voce del fascicolo è, byte per byte, quella registrata; una modifica a un'intestazione, a un contenuto o a una prova fa fallire la verifica.",
+		"prove2":      "Ordine e completezza dalla registrazione: le voci occupano le posizioni indicate in un unico albero a sola aggiunta; ogni checkpoint è coerente con i successivi, quindi tra di essi nulla è stato tolto, inserito o riordinato.",
+		"prove3":      "Chi e quando, come registrato: ogni voce indica l'identità autenticata che l'ha aggiunta e l'ora di registrazione secondo il server.",
+		"prove4":      "Esistenza non oltre l'ora RFC 3161: ogni checkpoint marcato, e ogni voce che contiene, esisteva al più tardi all'ora firmata dall'autorità indipendente; con una marca qualificata l'art. 41(2) eIDAS presume l'esattezza di quell'ora e l'integrità dei dati.",
+		"prove5":      "Cancellazione senza perdita della prova: l'impegno (hash con sale) di un contenuto cancellato resta nella sua intestazione, e la cancellazione stessa è una voce che dice quando, da chi e perché.",
+		"cannot1":     "Che il contenuto di una voce sia vero: il registro prova che cosa è stato registrato, non che fosse esatto.",
+		"cannot2":     "Che non sia accaduto nulla di non registrato, o che il fascicolo contenga tutte le voci dell'incidente: contiene le voci scelte da chi l'ha esportato, ciascuna provata; altre possono esistere nel registro.",
+		"cannot3":     "L'ora di una voce prima della sua prima marca temporale: fino ad allora l'ora è solo quella dell'orologio del server.",
+		"cannot4":     "Alcunché, se la chiave di firma del registro è stata compromessa o la chiave di verifica non è stata ottenuta indipendentemente dall'organizzazione; né il contenuto dei dati cancellati.",
+		"cannot5":     "La valutazione giuridica: le decisioni del sistema registrano le regole applicate; se un'azione fosse lecita lo stabilisce il giudice.",
 	},
 }
 
@@ -242,7 +252,15 @@ func funcs(lang string) template.FuncMap {
 			}
 			return t.In(rome).Format("02/01/2006 15:04:05 MST")
 		},
-		"join":  func(l []string) string { return strings.Join(l, ", ") },
+		"join": func(l []string) string { return strings.Join(l, ", ") },
+		"tf": func(k string, args ...any) string {
+			w, ok := words[k]
+			if !ok {
+				return k
+			}
+			return fmt.Sprintf(w, args...)
+		},
+		"sizes": joinInts,
 		"short": func(s string) string { return shorten(s, 16) },
 		"citations": func(cs []guard.Citation) []string {
 			var out []string

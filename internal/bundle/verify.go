@@ -154,21 +154,24 @@ type Erasure struct {
 
 // Report is the result of Verify.
 type Report struct {
-	Incident    string         `json:"incident"`
-	Origin      string         `json:"origin"`
-	TreeSize    int64          `json:"tree_size"`
-	Root        string         `json:"root"`
-	KeyPinned   bool           `json:"key_pinned"`
-	VKey        string         `json:"vkey"`
-	Files       int            `json:"files"`
-	Checkpoints []int64        `json:"checkpoints"`
-	Entries     []EntryStatus  `json:"entries"`
-	Erasures    []Erasure      `json:"erasures"`
-	Anchors     []AnchorStatus `json:"anchors"`
-	Packs       []PackInfo     `json:"packs"`
-	Checks      []string       `json:"checks"`
-	Problems    []Problem      `json:"problems"`
-	Warnings    []string       `json:"warnings"`
+	Incident  string `json:"incident"`
+	Origin    string `json:"origin"`
+	TreeSize  int64  `json:"tree_size"`
+	Root      string `json:"root"`
+	KeyPinned bool   `json:"key_pinned"`
+	VKey      string `json:"vkey"`
+	Files     int    `json:"files"`
+	// ManifestChecked is false for the verification export runs before
+	// the manifest exists.
+	ManifestChecked bool           `json:"manifest_checked"`
+	Checkpoints     []int64        `json:"checkpoints"`
+	Entries         []EntryStatus  `json:"entries"`
+	Erasures        []Erasure      `json:"erasures"`
+	Anchors         []AnchorStatus `json:"anchors"`
+	Packs           []PackInfo     `json:"packs"`
+	Checks          []string       `json:"checks"`
+	Problems        []Problem      `json:"problems"`
+	Warnings        []string       `json:"warnings"`
 }
 
 // OK reports whether the bundle verified.
@@ -273,6 +276,7 @@ func (v *verifier) manifest() (Manifest, bool) {
 	if v.opts.skipManifest {
 		return m, true
 	}
+	v.rep.ManifestChecked = true
 	listed := map[string]bool{}
 	bad := len(v.rep.Problems)
 	for _, f := range m.Files {
