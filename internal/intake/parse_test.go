@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -278,4 +279,47 @@ func FuzzDecodeEvents(f *testing.F) {
 			t.Fatalf("more results than lines")
 		}
 	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("<13>hello\n<14>world\n"), 16)
+	f.Add([]byte("11 <13>hello\n5 <13>x"), 8)
+	f.Add([]byte("999999999 x"), 8)
+	f.Add([]byte("1a <13>x\n"), 8)
+	f.Fuzz(func(t *testing.T, stream []byte, max int) {
+		if max < 1 || max > 1<<16 {
+			return
+		}
+		r := bufio.NewReaderSize(bytes.NewReader(stream), max+16)
+		for range len(stream) + 1 {
+			msg, _, err := ReadFrame(r, max)
+			if len(msg) > max {
+				t.Fatalf("frame of %d bytes, max %d", len(msg), max)
+			}
+			if err != nil {
+				return
+			}
+		}
+		t.Fatalf("more frames than bytes")
+	})
+}
+
+func TestReadFrame(t *testing.T) {
+	stream := "<13>one\n12 <13>two\nmore<13>three is long\n"
+	r := bufio.NewReaderSize(strings.NewReader(stream), 64)
+	var got []string
+	var cuts []bool
+	for {
+		msg, cut, err := ReadFrame(r, 10)
+		if len(msg) > 0 {
+			got, cuts = append(got, string(msg)), append(cuts, cut)
+		}
+		if err != nil {
+			break
+		}
+	}
+	want := []string{"<13>one", "<13>two\nmo", "<13>three "}
+	if strings.Join(got, "|") != strings.Join(want, "|") || !cuts[1] || cuts[0] || !cuts[2] {
+		t.Errorf("got %q cut %v, want %q", got, cuts, want)
+	}
 }

@@ -1,0 +1,257 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vallum/vallum/internal/sensor"
+)
+
+// Ingester takes events and answers once each is final; *Pipeline
+// implements it.
+type Ingester interface {
+	Ingest(ctx context.Context, events []sensor.Event) []Result
+}
+
+var _ Ingester = (*Pipeline)(nil)
+
+// Tail follows a Suricata EVE JSON file: it reads complete lines as they
+// are appended, follows rotation (a new file under the path: the old one
+// is read to its end first) and truncation (read again from the start),
+// and remembers its offset across restarts in StateDir. The offset moves
+// only once every event before it is final in the pipeline, so a crash
+// reads some lines again and their IDs (from the file's identity, the
+// line's offset and its bytes) make them duplicates, never losses.
+type Tail struct {
+	Path     string
+	StateDir string
+	Poll     time.Duration
+	// Types are the EVE types taken (EVETypes if nil).
+	Types  []string
+	Sensor string
+	Out    Ingester
+	Logger *slog.Logger
+}
+
+// maxEVELine bounds one EVE record; longer lines are skipped and counted.
+const maxEVELine = 1 << 20
+
+// tailChunk is how much is read and ingested at once.
+const tailChunk = 4 << 20
+
+type fileID struct{ dev, ino uint64 }
+
+func identify(fi os.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return fileID{}
+}
+
+func (t *Tail) stateFile() string {
+	sum := sha256.Sum256([]byte(t.Path))
+	return filepath.Join(t.StateDir, "eve-"+hex.EncodeToString(sum[:8])+".offset")
+}
+
+func (t *Tail) loadState() (fileID, int64) {
+	b, err := os.ReadFile(t.stateFile())
+	if err != nil {
+		return fileID{}, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return fileID{}, 0
+	}
+	dev, _ := strconv.ParseUint(f[0], 10, 64)
+	ino, _ := strconv.ParseUint(f[1], 10, 64)
+	off, _ := strconv.ParseInt(f[2], 10, 64)
+	return fileID{dev, ino}, off
+}
+
+func (t *Tail) saveState(id fileID, off int64) error {
+	tmp := t.stateFile() + ".tmp"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d %d\n", id.dev, id.ino, off), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, t.stateFile())
+}
+
+// Run follows the file until ctx ends. A missing file is waited for.
+func (t *Tail) Run(ctx context.Context) error {
+	if t.Poll <= 0 {
+		t.Poll = 250 * time.Millisecond
+	}
+	if t.Logger == nil {
+		t.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(t.StateDir, 0o700); err != nil {
+		return fmt.Errorf("couldn't create the tail state directory: %w", err)
+	}
+	savedID, savedOff := t.loadState()
+	var f *os.File
+	var id fileID
+	var off int64
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	warned := false
+	buf := make([]byte, 0, tailChunk)
+	for ctx.Err() == nil {
+		if f == nil {
+			nf, err := os.Open(t.Path)
+			if err != nil {
+				if !warned {
+					t.Logger.Warn("waiting for the EVE file", "path", t.Path, "err", err)
+					warned = true
+				}
+				sleep(ctx, t.Poll)
+				continue
+			}
+			warned = false
+			fi, err := nf.Stat()
+			if err != nil {
+				nf.Close()
+				return err
+			}
+			f, id, off = nf, identify(fi), 0
+			if id == savedID && savedOff <= fi.Size() {
+				off = savedOff
+			}
+			buf = buf[:0]
+			if _, err := f.Seek(off, io.SeekStart); err != nil {
+				return err
+			}
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if n > 0 {
+			used, err := t.take(ctx, buf, id, off)
+			if err != nil {
+				return err
+			}
+			off += int64(used)
+			buf = buf[:copy(buf, buf[used:])]
+			if len(buf) == cap(buf) { // one line longer than the buffer
+				t.Logger.Warn("skipped an over-long EVE line", "path", t.Path, "offset", off)
+				off += int64(len(buf))
+				buf = buf[:0]
+				skipLine(f, &off)
+			}
+			if err := t.saveState(id, off); err != nil {
+				t.Logger.Error("couldn't save the EVE offset", "path", t.Path, "err", err)
+			}
+			savedID, savedOff = id, off
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("couldn't read %s: %w", t.Path, err)
+		}
+		// At the end: has the file been rotated or truncated?
+		fi, serr := os.Stat(t.Path)
+		cur, _ := f.Stat()
+		switch {
+		case serr == nil && identify(fi) != id:
+			t.Logger.Info("EVE file rotated; following the new one", "path", t.Path)
+			f.Close()
+			f, savedID = nil, fileID{}
+			continue
+		case cur != nil && cur.Size() < off:
+			t.Logger.Info("EVE file truncated; reading it from the start", "path", t.Path)
+			off, buf = 0, buf[:0]
+			f.Seek(0, io.SeekStart)
+			continue
+		}
+		sleep(ctx, t.Poll)
+	}
+	return nil
+}
+
+// skipLine reads f up to and past the next newline.
+func skipLine(f *os.File, off *int64) {
+	b := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(b)
+		if i := bytes.IndexByte(b[:n], '\n'); i >= 0 {
+			*off += int64(i + 1)
+			f.Seek(*off, io.SeekStart)
+			return
+		}
+		*off += int64(n)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// take parses the complete lines of buf (which starts at file offset
+// base), hands their events to the pipeline until each is final, and
+// returns how many bytes it consumed.
+func (t *Tail) take(ctx context.Context, buf []byte, id fileID, base int64) (int, error) {
+	end := bytes.LastIndexByte(buf, '\n') + 1
+	if end == 0 {
+		return 0, nil
+	}
+	origin := fmt.Sprintf("%s:%d:%d:", t.Path, id.dev, id.ino)
+	var events []sensor.Event
+	bad := 0
+	pos := 0
+	for pos < end {
+		i := bytes.IndexByte(buf[pos:end], '\n')
+		line := bytes.TrimSpace(buf[pos : pos+i])
+		lineOff := base + int64(pos)
+		pos += i + 1
+		if len(line) == 0 {
+			continue
+		}
+		e, err := ParseEVE(line, t.Types, t.Sensor)
+		if errors.Is(err, ErrSkipped) {
+			continue
+		}
+		if err != nil {
+			bad++
+			continue
+		}
+		e.ID = EVEID(origin+strconv.FormatInt(lineOff, 10), line)
+		events = append(events, e)
+	}
+	if bad > 0 {
+		t.Logger.Warn("skipped EVE lines that are not EVE JSON", "path", t.Path, "lines", bad)
+	}
+	for len(events) > 0 {
+		var retry []sensor.Event
+		for i, r := range t.Out.Ingest(ctx, events) {
+			if r.Status == Retry {
+				retry = append(retry, events[i])
+			}
+		}
+		if len(retry) > 0 {
+			if ctx.Err() != nil {
+				return 0, nil // not consumed: read again after the restart
+			}
+			sleep(ctx, time.Second)
+		}
+		events = retry
+	}
+	return end, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
