@@ -206,6 +206,9 @@ func (s *Server) handle(ctx context.Context, lc *sensor.Conn) {
 		return
 	}
 	c.ssh = sc
+	// The fingerprints served the auth events; a held session need not
+	// keep them.
+	c.fp, c.sniff.sniff.kex = nil, nil
 	c.serve(chans, reqs)
 	sc.Close()
 	c.disconnect("closed")

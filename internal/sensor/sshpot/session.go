@@ -1,7 +1,6 @@
 package sshpot
 
 import (
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,44 +31,74 @@ type session struct {
 }
 
 // Per-connection bounds.
-const maxEnv = 16
+const (
+	maxEnv         = 16
+	maxWritePacket = 1024
+)
 
-// serve runs the connection after the handshake: one goroutine selects
-// over new channels, global requests and every open session's requests,
-// so that a held session costs the goroutines x/crypto/ssh needs plus
-// one worker, and no more.
+// serve runs the connection after the handshake. One goroutine selects
+// over new channels, global requests and the first session's requests
+// (nearly every client opens one), so that a held session costs the
+// goroutines x/crypto/ssh needs, this one and the session's worker;
+// further sessions get a goroutine for their requests.
 func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
-	var sessions []*session
 	var workers sync.WaitGroup
 	defer workers.Wait()
-	cases := []reflect.SelectCase{
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(chans)},
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(reqs)},
-	}
+	var first *session
+	var firstReqs <-chan *ssh.Request // nil while there is no first session
+	open := 0
+	var extra sync.WaitGroup
+	defer extra.Wait() // before workers.Wait: these may start workers
+	var mu sync.Mutex // guards open for the extra sessions' goroutines
 	for {
-		i, v, ok := reflect.Select(cases)
-		switch {
-		case i == 0 && !ok, i == 1 && !ok:
-			// The connection is gone; its sessions' request channels close
-			// with it and the workers end.
-			return
-		case i == 0:
-			if s := c.newChannel(v.Interface().(ssh.NewChannel), len(sessions), &workers); s != nil {
-				sessions = append(sessions, s)
-				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.reqs)})
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				return
 			}
-		case i == 1:
-			c.globalRequest(v.Interface().(*ssh.Request))
-		case !ok:
-			sessions = append(sessions[:i-2], sessions[i-1:]...)
-			cases = append(cases[:i], cases[i+1:]...)
-		default:
-			sessions[i-2].request(v.Interface().(*ssh.Request), &workers)
+			mu.Lock()
+			n := open
+			mu.Unlock()
+			s := c.newChannel(nc, n)
+			if s == nil {
+				continue
+			}
+			mu.Lock()
+			open++
+			mu.Unlock()
+			if first == nil {
+				first, firstReqs = s, s.reqs
+				continue
+			}
+			extra.Add(1)
+			go func() {
+				defer extra.Done()
+				for r := range s.reqs {
+					s.request(r, &workers)
+				}
+				mu.Lock()
+				open--
+				mu.Unlock()
+			}()
+		case r, ok := <-reqs:
+			if !ok {
+				return
+			}
+			c.globalRequest(r)
+		case r, ok := <-firstReqs:
+			if !ok {
+				first, firstReqs = nil, nil
+				mu.Lock()
+				open--
+				mu.Unlock()
+				continue
+			}
+			first.request(r, &workers)
 		}
 	}
 }
 
-func (c *conn) newChannel(nc ssh.NewChannel, open int, workers *sync.WaitGroup) *session {
+func (c *conn) newChannel(nc ssh.NewChannel, open int) *session {
 	switch nc.ChannelType() {
 	case "session":
 		if open >= c.s.cfg.MaxChannels {
@@ -249,8 +278,18 @@ func (s *session) write(p string) {
 	p = strings.ToValidUTF8(p, "\uFFFD")
 	s.tr.event("o", p)
 	t := time.AfterFunc(s.c.s.cfg.Limits.IdleTimeout, func() { s.c.raw.Close() })
-	s.ch.Write([]byte(p))
-	t.Stop()
+	defer t.Stop()
+	// x/crypto/ssh keeps each channel's and each cipher's packet buffer
+	// as large as the largest packet sent: small packets keep a held
+	// session small.
+	b := []byte(p)
+	for len(b) > 0 {
+		n := min(len(b), maxWritePacket)
+		if _, err := s.ch.Write(b[:n]); err != nil {
+			return
+		}
+		b = b[n:]
+	}
 }
 
 // newShell makes the emulated shell for this session.
@@ -318,6 +357,7 @@ func (s *session) shell() int {
 	sh := s.newShell()
 	if s.pty {
 		s.write(crlf(s.c.s.host.motd(sh)) + sh.prompt())
+		s.tr.flush()
 	}
 	var ed lineEditor
 	var pending []byte // input without a pty: a partial line

@@ -109,11 +109,8 @@ func (t *transcript) flushLocked() {
 	}
 	t.budget.Release(t.reserved)
 	t.reserved = 0
-	if cap(t.buf) > 2*transcriptFlushAt {
-		t.buf = nil
-	} else {
-		t.buf = t.buf[:0]
-	}
+	// An idle session keeps no buffer.
+	t.buf = nil
 }
 
 func (t *transcript) write(b []byte) {
