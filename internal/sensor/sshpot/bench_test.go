@@ -126,6 +126,14 @@ func TestChildServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go srv.ServeListener(ctx, ln)
+	if p := os.Getenv("VALLUM_SSHPOT_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Printf("ADDR %s\n", ln.Addr())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -259,6 +267,8 @@ func TestHandshakeServerCPU(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed, cpu := time.Since(start), c.cpu(t)-cpu0
+	c.in.(io.Closer).Close() // ends the child, writing its profile
+	c.cmd.Wait()
 	t.Logf("%d handshakes+auth in %v: %.0f/s with the clients on the same %d CPUs; server CPU %.0f µs each, so %.0f/s per server core; %d failed",
 		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), runtime.NumCPU(),
 		float64(cpu.Microseconds())/float64(n), float64(n)/cpu.Seconds(), failed.Load())

@@ -49,7 +49,7 @@ func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
 	open := 0
 	var extra sync.WaitGroup
 	defer extra.Wait() // before workers.Wait: these may start workers
-	var mu sync.Mutex // guards open for the extra sessions' goroutines
+	var mu sync.Mutex  // guards open for the extra sessions' goroutines
 	for {
 		select {
 		case nc, ok := <-chans:
