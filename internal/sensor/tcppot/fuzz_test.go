@@ -174,3 +174,18 @@ func (l *oneConn) Close() error {
 }
 
 func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
+
+func FuzzNTLMAuthenticate(f *testing.F) {
+	f.Add(ntlmAuthenticate("CORP", "alice", "WS", bytes.Repeat([]byte{1}, 40)))
+	f.Add(ntlmAuthenticate("", "", "", nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, typ, ok := ntlmMessage(b); ok && typ == 3 {
+			a, err := parseNTLMAuthenticate(m)
+			if err == nil && (len(a.User) > maxValue || len(a.NT) > len(m)) {
+				t.Fatalf("parsed %+v from %d bytes", a, len(m))
+			}
+			a.crackFormat(make([]byte, 8))
+		}
+		sessionSetupBlob(b)
+	})
+}

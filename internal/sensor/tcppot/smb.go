@@ -146,16 +146,135 @@ func (s *Server) smb(ctx context.Context, ss *session) {
 	if _, err := ss.c.Write(netbios(reply)); err != nil {
 		return
 	}
-	if m, err := readNetBIOS(ss.r); err == nil && len(m) >= 16 {
-		cmd := "unknown"
-		switch {
-		case bytes.HasPrefix(m, []byte("\xfeSMB")):
-			cmd = "smb2 command " + strconv.Itoa(int(binary.LittleEndian.Uint16(m[12:])))
-		case bytes.HasPrefix(m, []byte("\xffSMB")):
-			cmd = "smb1 command " + strconv.Itoa(int(m[4]))
+	s.smb2Session(ss)
+}
+
+// SMB2 commands and statuses used here.
+const (
+	smb2Negotiate        = 0
+	smb2SessionSetup     = 1
+	statusMoreProcessing = 0xc0000016
+	statusLogonFailure   = 0xc000006d
+	smbMaxSteps          = 4 // messages read after the first NEGOTIATE
+)
+
+// smb2Session carries on after NEGOTIATE: a second NEGOTIATE (after the
+// SMB1 wildcard answer) is answered, SESSION_SETUP with NTLMSSP gets a
+// CHALLENGE, and the AUTHENTICATE that follows is recorded as a
+// credential and refused with STATUS_LOGON_FAILURE. Anything else is
+// recorded and ends the connection.
+func (s *Server) smb2Session(ss *session) {
+	challenge := newChallenge()
+	var sessionID [8]byte
+	rand.Read(sessionID[:])
+	sid := binary.LittleEndian.Uint64(sessionID[:])
+	for range smbMaxSteps {
+		m, err := readNetBIOS(ss.r)
+		if err != nil {
+			return
 		}
-		ss.command(cmd, nil)
+		if len(m) < 64 || !bytes.HasPrefix(m, []byte("\xfeSMB")) {
+			if bytes.HasPrefix(m, []byte("\xffSMB")) && len(m) > 4 {
+				ss.command("smb1 command "+strconv.Itoa(int(m[4])), nil)
+			}
+			return
+		}
+		cmd := binary.LittleEndian.Uint16(m[12:])
+		msgID := binary.LittleEndian.Uint64(m[24:])
+		switch cmd {
+		case smb2Negotiate:
+			neg, err := parseSMB(m)
+			if err != nil {
+				return
+			}
+			ss.emit(sensor.KindRequest, func(e *sensor.Event) {
+				e.Command = "NEGOTIATE"
+				e.Details = map[string]string{"smb_version": "2", "dialects": clip(strings.Join(neg.Dialects, ","), maxValue), "client_guid": neg.ClientGUID}
+			})
+			if _, err := ss.c.Write(netbios(s.smb2Negotiate(neg, chooseSMB2(neg.Dialects)))); err != nil {
+				return
+			}
+		case smb2SessionSetup:
+			blob, ok := sessionSetupBlob(m)
+			if !ok {
+				return
+			}
+			msg, typ, ok := ntlmMessage(blob)
+			switch {
+			case ok && typ == 1:
+				tok := spnegoChallenge(ntlmChallenge(challenge, s.cfg.Workgroup, s.cfg.Hostname, time.Now()))
+				if _, err := ss.c.Write(netbios(smb2SessionSetupResponse(msgID, sid, statusMoreProcessing, tok))); err != nil {
+					return
+				}
+			case ok && typ == 3:
+				a, err := parseNTLMAuthenticate(msg)
+				if err != nil {
+					ss.command("malformed NTLM AUTHENTICATE", map[string]string{"error": err.Error()})
+					return
+				}
+				d := map[string]string{"domain": a.Domain, "workstation": a.Workstation, "challenge": fmt.Sprintf("%x", challenge)}
+				if h := a.crackFormat(challenge); h != "" {
+					d["ntlm_response"] = clip(h, 2048)
+				}
+				user := a.User
+				if a.Domain != "" {
+					user = a.Domain + "\\" + a.User
+				}
+				ss.auth(sensor.Credentials{Method: "ntlm", Username: user}, d)
+				ss.c.Write(netbios(smb2SessionSetupResponse(msgID, sid, statusLogonFailure, nil)))
+				return
+			default:
+				ss.command("SESSION_SETUP without NTLMSSP", nil)
+				return
+			}
+		default:
+			ss.command("smb2 command "+strconv.Itoa(int(cmd)), nil)
+			return
+		}
 	}
+}
+
+// sessionSetupBlob returns the security buffer of an SMB2 SESSION_SETUP
+// request.
+func sessionSetupBlob(m []byte) ([]byte, bool) {
+	if len(m) < 64+24 || binary.LittleEndian.Uint16(m[64:]) != 25 {
+		return nil, false
+	}
+	off := int(binary.LittleEndian.Uint16(m[64+12:]))
+	n := int(binary.LittleEndian.Uint16(m[64+14:]))
+	if off < 64+24 || off > len(m) || n > len(m)-off {
+		return nil, false
+	}
+	return m[off : off+n], true
+}
+
+// smb2Header is an SMB2 response header.
+func smb2Header(cmd uint16, status uint32, msgID, sessionID uint64) []byte {
+	h := make([]byte, 64)
+	copy(h, "\xfeSMB")
+	binary.LittleEndian.PutUint16(h[4:], 64)
+	binary.LittleEndian.PutUint32(h[8:], status)
+	binary.LittleEndian.PutUint16(h[12:], cmd)
+	binary.LittleEndian.PutUint16(h[14:], 1) // CreditResponse
+	binary.LittleEndian.PutUint32(h[16:], 1) // SERVER_TO_REDIR
+	binary.LittleEndian.PutUint64(h[24:], msgID)
+	binary.LittleEndian.PutUint32(h[32:], 0xfeff)
+	binary.LittleEndian.PutUint64(h[40:], sessionID)
+	return h
+}
+
+// smb2SessionSetupResponse carries token, or is an error response when
+// status is a failure.
+func smb2SessionSetupResponse(msgID, sessionID uint64, status uint32, token []byte) []byte {
+	b := smb2Header(smb2SessionSetup, status, msgID, sessionID)
+	if status == statusLogonFailure {
+		return append(b, 9, 0, 0, 0, 0, 0, 0, 0, 0) // ERROR response
+	}
+	body := make([]byte, 8)
+	binary.LittleEndian.PutUint16(body, 9)
+	binary.LittleEndian.PutUint16(body[4:], 64+8)
+	binary.LittleEndian.PutUint16(body[6:], uint16(len(token)))
+	return append(append(b, body...), token...)
 }
 
 func hasPrefix(list []string, p string) bool {
@@ -202,20 +321,7 @@ func filetime(t time.Time) uint64 { return uint64(t.UnixNano()/100) + 1164447360
 func (s *Server) smb2Negotiate(neg smbNegotiate, dialect uint16) []byte {
 	var b bytes.Buffer
 	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
-	// Header (64 bytes).
-	b.WriteString("\xfeSMB")
-	le(uint16(64))            // StructureSize
-	le(uint16(0))             // CreditCharge
-	le(uint32(0))             // Status
-	le(uint16(0))             // Command NEGOTIATE
-	le(uint16(1))             // CreditResponse
-	le(uint32(1))             // Flags: SERVER_TO_REDIR
-	le(uint32(0))             // NextCommand
-	le(neg.MessageID)         // MessageId
-	le(uint32(0xfeff))        // Reserved (ProcessId)
-	le(uint32(0))             // TreeId
-	le(uint64(0))             // SessionId
-	b.Write(make([]byte, 16)) // Signature
+	b.Write(smb2Header(smb2Negotiate, 0, neg.MessageID, 0))
 	// NEGOTIATE response body.
 	guid := make([]byte, 16)
 	rand.Read(guid)

@@ -408,3 +408,74 @@ func TestConfigErrors(t *testing.T) {
 }
 
 var _ = strconv.Itoa
+
+// smb2Request frames an SMB2 request of cmd with body.
+func smb2Request(cmd uint16, msgID uint64, body []byte) []byte {
+	h := make([]byte, 64)
+	copy(h, "\xfeSMB")
+	binary.LittleEndian.PutUint16(h[4:], 64)
+	binary.LittleEndian.PutUint16(h[12:], cmd)
+	binary.LittleEndian.PutUint64(h[24:], msgID)
+	return netbios(append(h, body...))
+}
+
+// sessionSetup is an SMB2 SESSION_SETUP request carrying blob.
+func sessionSetup(msgID uint64, blob []byte) []byte {
+	b := make([]byte, 24)
+	binary.LittleEndian.PutUint16(b, 25)
+	binary.LittleEndian.PutUint16(b[12:], 64+24)
+	binary.LittleEndian.PutUint16(b[14:], uint16(len(blob)))
+	return smb2Request(smb2SessionSetup, msgID, append(b, blob...))
+}
+
+// ntlmAuthenticate builds an AUTHENTICATE message (Unicode).
+func ntlmAuthenticate(domain, user, ws string, nt []byte) []byte {
+	fields := [][]byte{make([]byte, 24), nt, utf16le(domain), utf16le(user), utf16le(ws), nil}
+	m := append([]byte(nil), ntlmSignature...)
+	m = binary.LittleEndian.AppendUint32(m, 3)
+	off := 64
+	var payload []byte
+	for _, f := range fields {
+		m = binary.LittleEndian.AppendUint16(m, uint16(len(f)))
+		m = binary.LittleEndian.AppendUint16(m, uint16(len(f)))
+		m = binary.LittleEndian.AppendUint32(m, uint32(off+len(payload)))
+		payload = append(payload, f...)
+	}
+	m = binary.LittleEndian.AppendUint32(m, ntlmChallengeFlags)
+	return append(m, payload...)
+}
+
+// TestSMBNTLM logs in over SMB2 with NTLMSSP and checks the user, domain,
+// workstation and the NetNTLMv2 response are recorded and the login
+// refused.
+func TestSMBNTLM(t *testing.T) {
+	p := startPots(t, Config{Hostname: "FILESRV", Workgroup: "CORP"})
+	c, r := p.dial(t, SMB)
+	c.Write(smb2NegotiateRequest())
+	if _, err := readNetBIOS(r); err != nil {
+		t.Fatal(err)
+	}
+	neg := append(append([]byte(nil), ntlmSignature...), 1, 0, 0, 0, 0x15, 0x82, 0x08, 0x60)
+	neg = append(neg, make([]byte, 16)...)
+	c.Write(sessionSetup(1, der(0x60, neg))) // a SPNEGO-looking wrapper
+	m, err := readNetBIOS(r)
+	if err != nil || binary.LittleEndian.Uint32(m[8:]) != statusMoreProcessing || binary.LittleEndian.Uint16(m[12:]) != smb2SessionSetup || binary.LittleEndian.Uint64(m[24:]) != 1 {
+		t.Fatalf("challenge answer %x, %v", m, err)
+	}
+	ch, typ, ok := ntlmMessage(m[72:])
+	if !ok || typ != 2 || !bytes.Contains(ch, utf16le("FILESRV")) || !bytes.Contains(ch, utf16le("CORP")) {
+		t.Fatalf("NTLM challenge %x", ch)
+	}
+	challenge := ch[24:32]
+	nt := append(bytes.Repeat([]byte{0x11}, 16), bytes.Repeat([]byte{0x22}, 28)...)
+	c.Write(sessionSetup(2, ntlmAuthenticate("CORP", "alice", "WS-17", nt)))
+	m, err = readNetBIOS(r)
+	if err != nil || binary.LittleEndian.Uint32(m[8:]) != statusLogonFailure {
+		t.Fatalf("final answer %x, %v", m, err)
+	}
+	a := p.ev.of(t, sensor.KindAuth, 1)
+	want := fmt.Sprintf("alice::CORP:%x:%s:%s", challenge, strings.Repeat("11", 16), strings.Repeat("22", 28))
+	if len(a) != 1 || a[0].Credentials.Username != `CORP\alice` || a[0].Credentials.Method != "ntlm" || a[0].Details["workstation"] != "WS-17" || a[0].Details["ntlm_response"] != want {
+		t.Errorf("auth %+v, want response %s", a, want)
+	}
+}
