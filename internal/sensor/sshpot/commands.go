@@ -334,7 +334,7 @@ func cmdCd(c *call) int {
 	_, n, err := sh.fs.stat(p)
 	switch {
 	case err != nil:
-		c.bashErrf("cd: %s: %s\n", target, errText(err))
+		c.bashErrf("cd: %s: %s\n", target, err.Error())
 		return 1
 	case !n.isDir():
 		c.bashErrf("cd: %s: Not a directory\n", target)
@@ -366,7 +366,7 @@ func cmdCat(c *call) int {
 		}
 		s, err := c.sh.readFile(f)
 		if err != nil {
-			c.errorf("%s: %s: %s\n", c.args[0], f, errText(err))
+			c.errorf("%s: %s: %s\n", c.args[0], f, err.Error())
 			status = 1
 			continue
 		}
@@ -402,7 +402,7 @@ func (c *call) input(files []string) (string, int) {
 	for _, f := range files {
 		s, err := c.sh.readFile(f)
 		if err != nil {
-			c.errorf("%s: %s: %s\n", c.args[0], f, errText(err))
+			c.errorf("%s: %s: %s\n", c.args[0], f, err.Error())
 			status = 1
 			continue
 		}
@@ -1073,7 +1073,7 @@ func cmdCrontab(c *call) int {
 		if len(rest) > 0 && rest[0] != "-" {
 			s, err := sh.readFile(rest[0])
 			if err != nil {
-				c.errorf("%s: %s\n", rest[0], errText(err))
+				c.errorf("%s: %s\n", rest[0], err.Error())
 				return 1
 			}
 			content = s
@@ -1081,7 +1081,7 @@ func cmdCrontab(c *call) int {
 			content = *c.stdin
 		}
 		if err := sh.fs.put(spool, &node{mode: 0o600, uid: sh.user.uid, content: content, mtime: sh.host.now()}); err != nil {
-			c.errorf("crontab: %s\n", errText(err))
+			c.errorf("crontab: %s\n", err.Error())
 			return 1
 		}
 	default:
@@ -1244,7 +1244,7 @@ func cmdChmod(c *call) int {
 	for _, f := range files {
 		p, n, err := c.sh.fs.stat(c.sh.abs(f))
 		if err != nil {
-			c.errorf("chmod: cannot access '%s': %s\n", f, errText(err))
+			c.errorf("chmod: cannot access '%s': %s\n", f, err.Error())
 			status = 1
 			continue
 		}
@@ -1256,7 +1256,7 @@ func cmdChmod(c *call) int {
 		cp := *n
 		cp.mode = applyMode(n.mode, mode)
 		if err := c.sh.fs.put(p, &cp); err != nil {
-			c.errorf("chmod: changing permissions of '%s': %s\n", f, errText(err))
+			c.errorf("chmod: changing permissions of '%s': %s\n", f, err.Error())
 			status = 1
 		}
 	}
@@ -1304,7 +1304,7 @@ func cmdRm(c *call) int {
 		p, n, err := c.sh.fs.resolve(c.sh.abs(name), false)
 		if err != nil {
 			if !f['f'] {
-				c.errorf("%s: cannot remove '%s': %s\n", c.args[0], name, errText(err))
+				c.errorf("%s: cannot remove '%s': %s\n", c.args[0], name, err.Error())
 				status = 1
 			}
 			continue
@@ -1326,7 +1326,7 @@ func cmdRm(c *call) int {
 			continue
 		}
 		if err := c.sh.fs.remove(p); err != nil {
-			c.errorf("%s: cannot remove '%s': %s\n", c.args[0], name, errText(err))
+			c.errorf("%s: cannot remove '%s': %s\n", c.args[0], name, err.Error())
 			status = 1
 		}
 	}
@@ -1370,7 +1370,7 @@ func cmdMkdir(c *call) int {
 				break
 			}
 			if err := c.sh.fs.put(path.Join(pp, path.Base(q)), &node{mode: fs.ModeDir | 0o755, uid: c.sh.user.uid, gid: c.sh.user.gid, mtime: c.sh.host.now()}); err != nil {
-				c.errorf("mkdir: cannot create directory '%s': %s\n", d, errText(err))
+				c.errorf("mkdir: cannot create directory '%s': %s\n", d, err.Error())
 				status = 1
 				break
 			}
@@ -1384,7 +1384,7 @@ func cmdTouch(c *call) int {
 	status := 0
 	for _, f := range files {
 		if err := c.sh.writeFile(f, "", true); err != nil {
-			c.errorf("touch: cannot touch '%s': %s\n", f, errText(err))
+			c.errorf("touch: cannot touch '%s': %s\n", f, err.Error())
 			status = 1
 		}
 	}
@@ -1407,7 +1407,7 @@ func (c *call) copyMove(move bool) int {
 	for _, src := range rest[:len(rest)-1] {
 		sp, n, err := sh.fs.stat(sh.abs(src))
 		if err != nil {
-			c.errorf("%s: cannot stat '%s': %s\n", c.args[0], src, errText(err))
+			c.errorf("%s: cannot stat '%s': %s\n", c.args[0], src, err.Error())
 			status = 1
 			continue
 		}
@@ -1432,7 +1432,7 @@ func (c *call) copyMove(move bool) int {
 			continue
 		}
 		if err := sh.fs.put(path.Join(tdir, path.Base(target)), &cp); err != nil {
-			c.errorf("%s: %s\n", c.args[0], errText(err))
+			c.errorf("%s: %s\n", c.args[0], err.Error())
 			status = 1
 			continue
 		}
@@ -1509,7 +1509,7 @@ func cmdSh(c *call) int {
 	case len(args) >= 1 && !strings.HasPrefix(args[0], "-"):
 		s, err := sh.readFile(args[0])
 		if err != nil {
-			c.errorf("%s: 0: cannot open %s: %s\n", c.args[0], args[0], errText(err))
+			c.errorf("%s: 0: cannot open %s: %s\n", c.args[0], args[0], err.Error())
 			return 2
 		}
 		script = s
@@ -1697,7 +1697,7 @@ func cmdSum(c *call) int {
 	for _, f := range files {
 		s, err := c.sh.readFile(f)
 		if err != nil {
-			c.errorf("%s: %s: %s\n", c.args[0], f, errText(err))
+			c.errorf("%s: %s: %s\n", c.args[0], f, err.Error())
 			status = 1
 			continue
 		}
@@ -1722,7 +1722,7 @@ func cmdFind(c *call) int {
 	}
 	p, n, err := c.sh.fs.stat(c.sh.abs(start))
 	if err != nil {
-		c.errorf("find: '%s': %s\n", start, errText(err))
+		c.errorf("find: '%s': %s\n", start, err.Error())
 		return 1
 	}
 	c.out.WriteString(start + "\n")

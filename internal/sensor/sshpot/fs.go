@@ -49,8 +49,6 @@ var (
 	errPerm     = errors.New("Permission denied")
 	errIsDir    = errors.New("Is a directory")
 	errNotDir   = errors.New("Not a directory")
-	errNotEmpty = errors.New("Directory not empty")
-	errExists   = errors.New("File exists")
 	errNoSpace  = errors.New("No space left on device")
 )
 
@@ -69,8 +67,8 @@ type vfs struct {
 	bytes   int
 }
 
-// lookupNoFollow returns the node at the clean absolute path p, not
-// following a final symlink; parents are resolved.
+// get returns the node stored at the clean absolute path p, following no
+// symlink; resolve follows them.
 func (v *vfs) get(p string) *node {
 	if n, ok := v.overlay[p]; ok {
 		return n
@@ -142,43 +140,39 @@ func (v *vfs) list(d string) []string {
 	return slices.Compact(names)
 }
 
-// put records n at p in the overlay, within its bounds.
+// put records n (nil: removed) at p in the overlay, within its bounds.
 func (v *vfs) put(p string, n *node) error {
-	size := 0
+	bytes := v.bytes
+	old, exists := v.overlay[p]
+	if old != nil {
+		bytes -= len(old.content) + len(p)
+	}
 	if n != nil {
-		size = len(n.content) + len(p)
+		bytes += len(n.content) + len(p)
 	}
-	if old, ok := v.overlay[p]; ok && old != nil {
-		v.bytes -= len(old.content) + len(p)
-	} else if len(v.overlay) >= maxOverlayNodes {
-		return errNoSpace
-	}
-	if v.bytes+size > maxOverlayBytes {
+	if !exists && len(v.overlay) >= maxOverlayNodes || bytes > maxOverlayBytes {
 		return errNoSpace
 	}
 	if v.overlay == nil {
 		v.overlay = make(map[string]*node)
 	}
 	v.overlay[p] = n
-	v.bytes += size
+	v.bytes = bytes
 	return nil
 }
 
-// remove hides p (and, for a directory, what is under it).
+// remove hides p and, for a directory, what is under it.
 func (v *vfs) remove(p string) error {
-	if v.base.nodes[p] == nil {
-		if _, ok := v.overlay[p]; ok {
-			if old := v.overlay[p]; old != nil {
-				v.bytes -= len(old.content) + len(p)
+	for q, n := range v.overlay {
+		if q == p || strings.HasPrefix(q, p+"/") {
+			if n != nil {
+				v.bytes -= len(n.content) + len(q)
 			}
-			delete(v.overlay, p)
-			for q := range v.overlay {
-				if strings.HasPrefix(q, p+"/") {
-					delete(v.overlay, q)
-				}
-			}
-			return nil
+			delete(v.overlay, q)
 		}
+	}
+	if v.base.nodes[p] == nil {
+		return nil
 	}
 	return v.put(p, nil)
 }
@@ -319,8 +313,7 @@ func buildBase(cfg Config, p *persona, users []userInfo) *baseFS {
 		passwd.WriteString(u.name + ":x:" + itoa(u.uid) + ":" + itoa(u.gid) + ":" + u.name + ",,,:" + u.home + ":/bin/bash\n")
 		shadow.WriteString(u.name + ":$y$j9T$" + fakeSalt(u.name) + ":19794:0:99999:7:::\n")
 		group.WriteString(u.name + ":x:" + itoa(u.gid) + ":\n")
-		home := b.owned(b.dir(u.home, 0o750), u.uid, u.gid)
-		_ = home
+		b.owned(b.dir(u.home, 0o750), u.uid, u.gid)
 		b.owned(b.file(u.home+"/.bashrc", 0o644, userBashrc), u.uid, u.gid)
 		b.owned(b.file(u.home+"/.profile", 0o644, profile), u.uid, u.gid)
 		b.owned(b.file(u.home+"/.bash_logout", 0o644, "# ~/.bash_logout: executed by bash(1) when login shell exits.\n"), u.uid, u.gid)

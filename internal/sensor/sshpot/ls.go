@@ -39,7 +39,7 @@ func cmdLs(c *call) int {
 		}
 		switch {
 		case err != nil:
-			c.errorf("ls: cannot access '%s': %s\n", a, errText(err))
+			c.errorf("ls: cannot access '%s': %s\n", a, err.Error())
 			status = 2
 		case n.isDir() && !f['d']:
 			dirs = append(dirs, a)

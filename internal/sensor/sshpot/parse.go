@@ -43,7 +43,6 @@ type redir struct {
 
 var (
 	errUnterminated = errors.New("unexpected EOF while looking for matching quote")
-	errSyntax       = errors.New("syntax error near unexpected token")
 	errTooLong      = errors.New("command line too long")
 )
 
@@ -51,7 +50,6 @@ var (
 type syntaxError struct{ token string }
 
 func (e *syntaxError) Error() string { return "syntax error near unexpected token `" + e.token + "'" }
-func (e *syntaxError) Unwrap() error { return errSyntax }
 
 // parseLine parses one command line. It never panics and its result is
 // bounded by the line's length and the constants above.

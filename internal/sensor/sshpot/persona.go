@@ -21,8 +21,6 @@ type persona struct {
 	gcc        string // in /proc/version
 	motd       string // printed at an interactive login, before "Last login"
 	userPrompt bool   // users get Ubuntu's colour prompt on xterm-like terminals
-	shells     []string
-	groups     string // /etc/group lines after the system groups
 }
 
 const defaultPersona = "ubuntu-22.04"
@@ -115,21 +113,6 @@ func personaNames() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// hostKeyAlgorithms is the order OpenSSH offers host key algorithms in,
-// for the key types configured.
-func hostKeyAlgorithms(types []string) []string {
-	var algos []string
-	for _, a := range []struct{ typ, algo string }{
-		{"rsa", "rsa-sha2-512"}, {"rsa", "rsa-sha2-256"},
-		{"ecdsa", "ecdsa-sha2-nistp256"}, {"ed25519", "ssh-ed25519"},
-	} {
-		if slices.Contains(types, a.typ) {
-			algos = append(algos, a.algo)
-		}
-	}
-	return algos
 }
 
 // cpuinfo is /proc/cpuinfo of a two-vCPU cloud machine.

@@ -211,21 +211,16 @@ func (sh *shell) runPipe(pipe []simpleCmd, term *obuf) int {
 			case "2>&1":
 				errToOut = true
 			case "<":
-				_, n, err := sh.fs.stat(sh.abs(target))
-				if err != nil || n.isDir() {
-					c.err.WriteString(sh.errPrefix + ": " + target + ": No such file or directory\n")
-					status = 1
-					continue
+				s, err := sh.readFile(target)
+				if err != nil {
+					// bash does not run a command whose input cannot be opened.
+					term.WriteString(sh.errPrefix + ": " + target + ": " + err.Error() + "\n")
+					return 1
 				}
-				s := sh.content(n)
 				c.stdin = &s
 			}
 		}
 		c.toTerm = i == len(pipe)-1 && toFile == "" && sh.tty != ""
-		if status == 1 && len(c.args) == 0 {
-			term.WriteString(c.err.String())
-			return 1
-		}
 		if len(c.args) == 0 {
 			status = 0
 		} else {
@@ -315,7 +310,7 @@ func (sh *shell) execPath(c *call) int {
 	_, n, err := sh.fs.stat(sh.abs(name))
 	switch {
 	case err != nil:
-		c.bashErrf("%s: %s\n", name, errText(err))
+		c.bashErrf("%s: %s\n", name, err.Error())
 		return 127
 	case n.isDir():
 		c.bashErrf("%s: Is a directory\n", name)
@@ -486,9 +481,6 @@ func (sh *shell) writeFile(p, content string, appendTo bool) error {
 	n.content += content
 	return sh.fs.put(target, n)
 }
-
-// errText words a filesystem error the way coreutils print it.
-func errText(err error) string { return err.Error() }
 
 // obuf is an output buffer that keeps at most max bytes.
 type obuf struct {

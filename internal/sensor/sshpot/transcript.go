@@ -147,14 +147,9 @@ func (t *transcript) close() (sensor.PayloadRef, error) {
 	}
 	err = f.Sync()
 	f.Close()
-	written := t.size
-	if t.truncated {
-		// size counts what was kept; nothing past max was added.
-		written = t.size
-	}
 	return sensor.PayloadRef{
 		SHA256:    hex.EncodeToString(t.h.Sum(nil)),
-		Size:      written,
+		Size:      t.size, // what was kept: nothing past max was added
 		Truncated: t.truncated,
 	}, err
 }
