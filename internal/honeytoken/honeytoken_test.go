@@ -335,3 +335,23 @@ func BenchmarkMatchText(b *testing.B) {
 		b.Fatal("a token at the end was missed")
 	}
 }
+
+// TestFindEveryOffset places markers of the shortest length at every
+// offset of texts of every length: the sampled scan must find each.
+func TestFindEveryOffset(t *testing.T) {
+	tok := Token{ID: "HT-x", Fields: map[string]string{"password": "Ab3$Zq9!", "api_key": "vk_live_0123456789abcdefghijABCDEFGHIJ"}}
+	x := newIndex([]Token{tok})
+	for _, m := range tok.Fields {
+		for pre := 0; pre < 12; pre++ {
+			for post := 0; post < 12; post++ {
+				s := strings.Repeat("-", pre) + m + strings.Repeat("+", post)
+				if x.find(s) != 0 {
+					t.Fatalf("marker %q not found in %q", m, s)
+				}
+				if cut := s[:pre+len(m)-1]; x.find(cut) != -1 {
+					t.Fatalf("a cut marker was found in %q", cut)
+				}
+			}
+		}
+	}
+}

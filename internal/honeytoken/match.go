@@ -1,27 +1,35 @@
 package honeytoken
 
 import (
-	"encoding/binary"
 	"strings"
 
 	"github.com/vallum/vallum/internal/sensor"
 )
 
 // index is an immutable snapshot of the tokens for Match. Each token's
-// fields are its markers, all at least minMarker bytes long.
+// fields are its markers, all at least minMarker (8) bytes long.
 //
-// A candidate string is looked up whole in exact (one map lookup). Free
-// text is scanned once: at each position a hash of the four bytes there
-// is checked in a 1 Mi-bit table of the markers' first four bytes, and
-// only on a hit are the eight bytes there looked up in byPrefix, whose
-// entries are then compared in full. Text without any marker costs about
-// one multiplication and one table load per byte.
+// A candidate string is first looked up whole in exact (one map lookup).
+// Then it is scanned, not at every position but at every fifth one: any
+// marker occurrence covers eight bytes, so one of its 4-byte blocks at
+// offsets 0 to 4 starts at a sampled position. Each marker's five blocks
+// are in a Bloom filter (first); a sampled block that passes it is looked
+// up in blocks, which says at which offsets some marker has it, and for
+// each such offset the eight bytes where that marker would start are
+// looked up in byPrefix and its entries compared in full. Text without a
+// marker costs about one multiplication and one table load per five
+// bytes.
 type index struct {
 	tokens   []Token
 	exact    map[string]int           // marker → position in tokens
 	byPrefix map[uint64][]prefixEntry // first 8 bytes of a marker → markers
-	first    *filter                  // bit per hash of a marker's first four bytes
+	blocks   map[uint32]uint8         // 4-byte block → bit k set if a marker has it at offset k
+	first    *filter                  // the keys of blocks
 }
+
+// blockStep is how far apart the sampled positions are: a marker of
+// minMarker bytes has minMarker-3 blocks of four bytes.
+const blockStep = minMarker - 3
 
 type prefixEntry struct {
 	marker string
@@ -29,11 +37,19 @@ type prefixEntry struct {
 }
 
 func newIndex(toks []Token) *index {
-	x := &index{exact: map[string]int{}, byPrefix: map[uint64][]prefixEntry{}, first: new(filter)}
+	x := &index{exact: map[string]int{}, byPrefix: map[uint64][]prefixEntry{}, blocks: map[uint32]uint8{}, first: new(filter)}
 	for _, t := range toks {
 		x.add(t)
 	}
 	return x
+}
+
+func load32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+func load64(s string) uint64 {
+	return uint64(load32(s)) | uint64(load32(s[4:]))<<32
 }
 
 func (x *index) add(t Token) {
@@ -44,18 +60,22 @@ func (x *index) add(t Token) {
 			continue
 		}
 		x.exact[m] = i
-		k := binary.LittleEndian.Uint64([]byte(m[:8]))
+		k := load64(m)
 		x.byPrefix[k] = append(x.byPrefix[k], prefixEntry{marker: m, token: i})
-		x.first.set(binary.LittleEndian.Uint32([]byte(m[:4])))
+		for off := range blockStep {
+			b := load32(m[off:])
+			x.blocks[b] |= 1 << off
+			x.first.set(b)
+		}
 	}
 }
 
-// filter is a one-hash Bloom filter of 2^20 bits (128 KiB) over the
-// first four bytes of the markers: with 20,000 markers about 2% of text
-// positions pass it to the map lookup.
-type filter [1 << 20 / 64]uint64
+// filter is a one-hash Bloom filter of 2^21 bits (256 KiB) over 4-byte
+// blocks: with 10,000 tokens (about 90,000 blocks) about 4% of the
+// sampled positions pass it to the map lookup.
+type filter [1 << 21 / 64]uint64
 
-func filterBit(v uint32) uint32 { return (v * 2654435761) >> 12 }
+func filterBit(v uint32) uint32 { return (v * 2654435761) >> 11 }
 
 func (f *filter) set(v uint32) { b := filterBit(v); f[b/64] |= 1 << (b % 64) }
 
@@ -67,6 +87,7 @@ func (x *index) with(t Token) *index {
 		tokens:   make([]Token, len(x.tokens), len(x.tokens)+1),
 		exact:    make(map[string]int, len(x.exact)+4),
 		byPrefix: make(map[uint64][]prefixEntry, len(x.byPrefix)+4),
+		blocks:   make(map[uint32]uint8, len(x.blocks)+20),
 		first:    new(filter),
 	}
 	copy(n.tokens, x.tokens)
@@ -75,6 +96,9 @@ func (x *index) with(t Token) *index {
 	}
 	for k, v := range x.byPrefix {
 		n.byPrefix[k] = append([]prefixEntry(nil), v...)
+	}
+	for k, v := range x.blocks {
+		n.blocks[k] = v
 	}
 	*n.first = *x.first
 	n.add(t)
@@ -99,15 +123,21 @@ func (x *index) find(s string) int {
 	if i, ok := x.exact[s]; ok {
 		return i
 	}
-	for p := 0; p+minMarker <= len(s); p++ {
-		if !x.first.has(uint32(s[p]) | uint32(s[p+1])<<8 | uint32(s[p+2])<<16 | uint32(s[p+3])<<24) {
+	for q := 0; q+4 <= len(s); q += blockStep {
+		b := load32(s[q:])
+		if !x.first.has(b) {
 			continue
 		}
-		k := uint64(s[p]) | uint64(s[p+1])<<8 | uint64(s[p+2])<<16 | uint64(s[p+3])<<24 |
-			uint64(s[p+4])<<32 | uint64(s[p+5])<<40 | uint64(s[p+6])<<48 | uint64(s[p+7])<<56
-		for _, e := range x.byPrefix[k] {
-			if strings.HasPrefix(s[p:], e.marker) {
-				return e.token
+		offs := x.blocks[b]
+		for off := 0; offs != 0; off, offs = off+1, offs>>1 {
+			start := q - off
+			if offs&1 == 0 || start < 0 || start+minMarker > len(s) {
+				continue
+			}
+			for _, e := range x.byPrefix[load64(s[start:])] {
+				if strings.HasPrefix(s[start:], e.marker) {
+					return e.token
+				}
 			}
 		}
 	}
