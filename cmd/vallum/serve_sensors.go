@@ -103,6 +103,7 @@ func runWithSources(ctx context.Context, runPipeline func(context.Context) error
 	perr := make(chan error, 1)
 	go func() { perr <- runPipeline(pctx) }()
 	eg, gctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { <-gctx.Done(); return nil }) // run until ctx ends, sources or not
 	for _, run := range sources {
 		eg.Go(func() error { return run(gctx) })
 	}
