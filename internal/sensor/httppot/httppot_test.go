@@ -253,37 +253,58 @@ func TestHugeBodyCapped(t *testing.T) {
 	}
 }
 
-// TestSlowloris opens many connections that send half a request and then
-// nothing: the per-source cap refuses those over it at once, and
-// ReadHeaderTimeout cuts the rest.
+// TestSlowloris opens 2,000 connections that send half a request and
+// then trickle a byte now and then (the beelzebub held 2,000 such
+// requests open for over 60s): the per-source cap refuses those over it
+// at once, and ReadHeaderTimeout cuts the rest even though they keep
+// sending.
 func TestSlowloris(t *testing.T) {
-	p := startPot(t, Config{ReadHeaderTimeout: 300 * time.Millisecond, Limits: sensor.Limits{MaxConnsPerSource: 50}})
-	var conns []net.Conn
-	for range 200 {
-		c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	const n, perSource = 2000, 1000
+	const timeout = 4 * time.Second
+	p := startPot(t, Config{ReadHeaderTimeout: timeout, Limits: sensor.Limits{MaxConnsPerSource: perSource}})
+	addr := strings.TrimPrefix(p.url, "http://")
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	for range n {
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-a: b\r\n"))
 		conns = append(conns, c)
+		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-a: b\r\n"))
 	}
-	if h := p.s.held(); h > 50 {
-		t.Errorf("%d connections held, want at most 50", h)
+	dialed := time.Since(start)
+	if h := p.s.held(); h > perSource {
+		t.Errorf("%d connections held, want at most %d", h, perSource)
+	}
+	// Trickle a header byte on every connection for a while: a byte
+	// doesn't reset ReadHeaderTimeout.
+	for time.Since(start) < timeout/2 {
+		for _, c := range conns {
+			c.Write([]byte("X"))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for i, c := range conns {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		// Keep trickling: a byte doesn't reset ReadHeaderTimeout.
-		c.Write([]byte("X"))
 		// EOF or a reset: cut off. A timeout: still held.
 		if _, err := io.ReadAll(c); err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				t.Fatalf("connection %d still open after 10s (ReadHeaderTimeout 300ms): %v", i, err)
+				t.Fatalf("connection %d still open 10s after its ReadHeaderTimeout of %v: %v", i, timeout, err)
 			}
 		}
 	}
-	if st := p.s.Stats(); st.Refused < 150 {
-		t.Errorf("stats %+v: want at least 150 connections refused by the per-source cap", st)
+	// While all were open at once (dialled within the timeout), those
+	// over the cap were refused.
+	if st := p.s.Stats(); dialed < timeout && st.Refused < n-perSource {
+		t.Errorf("stats %+v: want at least %d connections refused by the per-source cap", st, n-perSource)
+	} else if dialed >= timeout {
+		t.Logf("dialling took %v, longer than the timeout: the per-source cap was not exercised", dialed)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for p.s.held() != 0 && time.Now().Before(deadline) {
@@ -291,6 +312,9 @@ func TestSlowloris(t *testing.T) {
 	}
 	if h := p.s.held(); h != 0 {
 		t.Errorf("%d connections still held after all were cut", h)
+	}
+	if st := p.s.Stats(); st.Requests != 0 {
+		t.Errorf("stats %+v: a half-finished request was answered", st)
 	}
 }
 
