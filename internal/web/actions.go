@@ -37,12 +37,14 @@ type actionData struct {
 	CanVerify     bool
 	CanRevert     bool
 	ExecuteManual bool
+	// Ran: execution has begun, so the plan is what ran.
+	Ran bool
 }
 
 // lifecycleFor is the path an action takes, for the lifecycle strip.
 func lifecycleFor(a incident.Action) []incident.ActionState {
 	path := []incident.ActionState{incident.Proposed, incident.Decided}
-	if a.Verdict == guard.Conditional {
+	if a.Verdict == guard.Conditional || len(a.Requires) > 0 {
 		path = append(path, incident.Approved)
 	}
 	if a.Verdict == guard.Deny {
@@ -91,6 +93,7 @@ func (c *Console) actionPage(w http.ResponseWriter, r *http.Request, rq *request
 		d.Plan = p
 	}
 	d.ExecuteManual = d.Plan == nil
+	d.Ran = !slices.Contains([]incident.ActionState{incident.Proposed, incident.Decided, incident.Approved}, a.State)
 	c.render(w, r, rq, http.StatusOK, "action", "action.title", d, a.ID)
 }
 

@@ -179,7 +179,7 @@ func TestBrowser(t *testing.T) {
 	do("sign-in page", chromedp.Navigate(ts.URL+"/signin?lang=en"), chromedp.WaitVisible(css("#user")), shot("signin"))
 	signIn("paola")
 	do("now page", shot("now"))
-	if s := text("main"); !strings.Contains(s, "Ransomware on the PACS") || !strings.Contains(s, "pre notification") {
+	if s := text("main"); !strings.Contains(s, "Ransomware on the PACS") || !strings.Contains(s, "pre-notification") {
 		t.Fatalf("the Now page lacks the incident or its due clock: %s", s)
 	}
 

@@ -144,7 +144,13 @@ const logPageSize = 50
 
 func (c *Console) logPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	q := r.URL.Query()
-	after, ok := formInt(q, "from", 0, 1<<62)
+	// Without from, the latest page: during an incident people look at
+	// what just happened.
+	latest := max(0, c.srv.Log.Size()-logPageSize)
+	after, ok := formInt(q, "from", latest, 1<<62)
+	if q.Get("incident") != "" && q.Get("from") == "" {
+		after = 0
+	}
 	inc := q.Get("incident")
 	if !ok || evidence.ValidIncident(inc) != nil {
 		c.fail(w, r, rq, http.StatusBadRequest, "err.param", "from, incident")

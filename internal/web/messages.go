@@ -22,7 +22,8 @@ var messages = map[string]map[string]string{
 		"err.param": "A parameter is malformed: %s.", "err.plain": "%s",
 
 		"part.unavailable":         "Not available in this build.",
-		"part.unavailable.plan":    "Containment connectors are not part of this build: the action is carried out by a person, who records what was done.",
+		"part.unavailable.plan":    "No containment connector is configured on this server (contain: in the configuration): the action is carried out by a person, who records what was done.",
+		"action.noconnector": "No configured connector carries out this kind of action on this device.", "action.ran": "What ran",
 		"part.unavailable.export":  "the court bundle export is not part of this build yet.",
 		"part.unavailable.anchor":  "RFC 3161 time-stamping is not part of this build yet.",
 
@@ -162,6 +163,9 @@ var messages = map[string]map[string]string{
 		"kind.osint_public_read": "Read public sources (OSINT)", "kind.remote_access": "Remote access to the attacker's system",
 		"kind.remote_data_recovery": "Recover data from the attacker's system", "kind.remote_data_deletion": "Delete data on the attacker's system",
 		"kind.remote_disruption": "Disrupt the attacker's system", "kind.ransom_negotiation": "Ransom negotiation", "kind.ransom_payment": "Ransom payment",
+		"deadline.pre_notification": "pre-notification", "deadline.notification": "notification", "deadline.final_report": "final report",
+		"deadline.alert": "alert", "deadline.full_notice": "full notice", "deadline.communication": "communication to data subjects",
+		"deadline.initial": "initial notification", "deadline.intermediate": "intermediate report", "deadline.final": "final report", "deadline.complaint": "complaint",
 		"regime.nis2-it": "NIS2 (D.Lgs. 138/2024)", "regime.law90": "Law 90/2024", "regime.psnc-table1": "PSNC table 1", "regime.psnc-table2": "PSNC table 2",
 		"regime.gdpr-33": "GDPR art. 33", "regime.gdpr-34": "GDPR art. 34", "regime.dora": "DORA", "regime.querela": "Criminal complaint (querela)",
 	},
@@ -184,7 +188,8 @@ var messages = map[string]map[string]string{
 		"err.param": "Un parametro non è valido: %s.", "err.plain": "%s",
 
 		"part.unavailable":         "Non disponibile in questa versione.",
-		"part.unavailable.plan":    "I connettori di contenimento non fanno parte di questa versione: l'azione è eseguita da una persona, che registra cosa ha fatto.",
+		"part.unavailable.plan":    "Su questo server non è configurato alcun connettore di contenimento (contain: nella configurazione): l'azione è eseguita da una persona, che registra che cosa ha fatto.",
+		"action.noconnector": "Nessun connettore configurato esegue questo tipo di azione su questo dispositivo.", "action.ran": "Che cosa è stato eseguito",
 		"part.unavailable.export":  "l'esportazione del fascicolo per il giudice non fa ancora parte di questa versione.",
 		"part.unavailable.anchor":  "la marcatura temporale RFC 3161 non fa ancora parte di questa versione.",
 
@@ -324,6 +329,9 @@ var messages = map[string]map[string]string{
 		"kind.osint_public_read": "Lettura di fonti pubbliche (OSINT)", "kind.remote_access": "Accesso al sistema dell'attaccante",
 		"kind.remote_data_recovery": "Recupero di dati dal sistema dell'attaccante", "kind.remote_data_deletion": "Cancellazione di dati sul sistema dell'attaccante",
 		"kind.remote_disruption": "Interruzione del sistema dell'attaccante", "kind.ransom_negotiation": "Trattativa sul riscatto", "kind.ransom_payment": "Pagamento del riscatto",
+		"deadline.pre_notification": "preallarme", "deadline.notification": "notifica", "deadline.final_report": "relazione finale",
+		"deadline.alert": "segnalazione", "deadline.full_notice": "notifica completa", "deadline.communication": "comunicazione agli interessati",
+		"deadline.initial": "notifica iniziale", "deadline.intermediate": "relazione intermedia", "deadline.final": "relazione finale", "deadline.complaint": "querela",
 		"regime.nis2-it": "NIS2 (D.Lgs. 138/2024)", "regime.law90": "Legge 90/2024", "regime.psnc-table1": "PSNC tabella 1", "regime.psnc-table2": "PSNC tabella 2",
 		"regime.gdpr-33": "GDPR art. 33", "regime.gdpr-34": "GDPR art. 34", "regime.dora": "DORA", "regime.querela": "Querela",
 	},

@@ -153,6 +153,15 @@ func funcs(lang string) template.FuncMap {
 			}
 			return t.In(incident.Rome).Format("02/01/06 15:04:05")
 		},
+		// logTime shows a log header time (evidence.TimeFormat, UTC) in
+		// Rome time.
+		"logTime": func(s string) string {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return s
+			}
+			return t.In(incident.Rome).Format("02/01/06 15:04:05.000")
+		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		// until is the time left until t, in words ("3 h 12 min";
 		// negative when past).
