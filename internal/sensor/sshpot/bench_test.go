@@ -137,6 +137,13 @@ func TestChildServer(t *testing.T) {
 	fmt.Printf("ADDR %s\n", ln.Addr())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "goroutines "); ok {
+			if f, err := os.Create(p); err == nil {
+				pprof.Lookup("goroutine").WriteTo(f, 1)
+				f.Close()
+			}
+			continue
+		}
 		if p, ok := strings.CutPrefix(sc.Text(), "heap "); ok {
 			if f, err := os.Create(p); err == nil {
 				pprof.WriteHeapProfile(f)
@@ -149,7 +156,7 @@ func TestChildServer(t *testing.T) {
 			var m runtime.MemStats
 			// Steady state: a few collections (which also shrink stacks
 			// grown during the handshakes) as a running server has them.
-			for range 3 {
+			for range envInt("VALLUM_SSHPOT_GCS") + 3 {
 				runtime.GC()
 			}
 			time.Sleep(time.Second)
@@ -321,6 +328,7 @@ func TestHeldSessionsMemory(t *testing.T) {
 	t.Logf("%.1f KiB RSS per session (RSS %d MiB)", float64(rss)/float64(max(len(clients), 1)), rss/1024)
 	if p := os.Getenv("VALLUM_SSHPOT_HEAPPROFILE"); p != "" {
 		fmt.Fprintln(c.in, "heap "+p)
+		fmt.Fprintln(c.in, "goroutines "+p+".goroutines")
 		c.stats(t)
 	}
 	for _, cl := range clients {
@@ -339,6 +347,11 @@ func openShell(addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
 		err = sess.RequestPty("xterm", 24, 80, nil)
 	}
 	var out io.Reader
+	if err == nil {
+		// An open stdin, as a terminal's: without it the client sends EOF
+		// and the shell logs out, as bash would.
+		_, err = sess.StdinPipe()
+	}
 	if err == nil {
 		out, err = sess.StdoutPipe()
 	}
