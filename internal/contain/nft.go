@@ -820,33 +820,49 @@ func (n *NFTables) Verify(ctx context.Context, p Plan, present bool) (Observatio
 		}
 		return obs, nil
 	}
-	ivs, err := n.Blocked()
-	if err != nil {
-		return Observation{}, err
-	}
-	have := map[string]Interval{}
-	for _, iv := range ivs {
-		have[iv.String()] = iv
-	}
+	// One small request per element and end: the cost does not grow with
+	// the set (a dump of the whole set would).
 	var wrong []string
 	for _, c := range p.Changes {
-		iv, ok := have[c.Element]
-		o := Observed{Element: c.Element, Present: ok}
-		if ok {
-			o.Detail = "in the kernel set"
-			if iv.Expires > 0 {
-				o.Detail += fmt.Sprintf(", expires in %s", iv.Expires.Round(time.Second))
-			}
-		} else {
-			o.Detail = "not in the kernel set"
-			for _, other := range ivs {
-				if pfx, err := ParsePrefix(c.Element); err == nil && other.First.Compare(lastAddr(pfx)) <= 0 && pfx.Addr().Compare(other.Last) <= 0 {
-					o.Detail += "; overlapping " + other.String() + " is"
-					break
-				}
+		o := Observed{Element: c.Element}
+		pfx, err := ParsePrefix(c.Element)
+		if err != nil {
+			return Observation{}, err
+		}
+		set := n.setFor(pfx).Name
+		// The prefix is one element exactly when the interval holding its
+		// first address starts there, the interval holding its last
+		// address is the same one, and the address after its last is not
+		// in that interval.
+		s1, exp, in1, err := n.containing(set, pfx.Addr())
+		var s2, s3 netip.Addr
+		var in2, in3 bool
+		if err == nil && in1 {
+			s2, _, in2, err = n.containing(set, lastAddr(pfx))
+		}
+		if next := lastAddr(pfx).Next(); err == nil && in1 && next.IsValid() {
+			s3, _, in3, err = n.containing(set, next)
+		}
+		if err != nil {
+			return Observation{}, fmt.Errorf("nftables: couldn't read %s from set %s: %w", c.Element, set, err)
+		}
+		first := pfx.Addr()
+		switch {
+		case !in1:
+			o.Detail = "not in kernel set " + set
+		case s1 != first:
+			o.Detail = fmt.Sprintf("kernel set %s: %s is inside an interval starting at %s, not this element", set, first, s1)
+		case !in2 || s2 != first:
+			o.Detail = fmt.Sprintf("kernel set %s: an interval starts at %s but ends before %s", set, first, lastAddr(pfx))
+		case in3 && s3 == first:
+			o.Detail = fmt.Sprintf("kernel set %s: the interval starting at %s extends beyond %s", set, first, lastAddr(pfx))
+		default:
+			o.Present, o.Detail = true, "in kernel set "+set
+			if exp > 0 {
+				o.Detail += fmt.Sprintf(", expires in %s", exp.Round(time.Second))
 			}
 		}
-		if ok != present {
+		if o.Present != present {
 			wrong = append(wrong, c.Element)
 		}
 		obs.Elements = append(obs.Elements, o)

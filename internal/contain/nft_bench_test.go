@@ -70,3 +70,32 @@ func BenchmarkNFTablesBlock(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNFTablesVerify reads one block back from a set holding 50,000
+// others (every other address, so no two blocks are adjacent): the
+// per-element lookup does not grow with the set.
+func BenchmarkNFTablesVerify(b *testing.B) {
+	n := openNFT(b, newTopo(b), nil)
+	ctx := context.Background()
+	var addrs []netip.Prefix
+	for i, p := range benchAddrs(100_000, 0) {
+		if i%2 == 0 {
+			addrs = append(addrs, p)
+		}
+	}
+	for i := 0; i < len(addrs); i += 5000 {
+		for _, err := range n.Block(ctx, addrs[i:i+5000], time.Hour) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	p := Plan{Kind: "firewall_block", Changes: []Change{{Op: "add", Element: addrs[31_337].String()}}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		o, err := n.Verify(ctx, p, true)
+		if err != nil || !o.OK {
+			b.Fatal(o, err)
+		}
+	}
+}

@@ -161,9 +161,25 @@ func TestNFTablesOverlap(t *testing.T) {
 	n := openNFT(t, tp, nil)
 	mustApply(t, n, blockPlan(t, n, "10.77.2.0/24", time.Time{}))
 	errs := n.Block(context.Background(), []netip.Prefix{netip.MustParsePrefix("10.77.2.5/32"), netip.MustParsePrefix("10.77.5.0/24")}, 0)
-	t.Logf("overlap: %v", errs)
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "overlaps") {
+		t.Errorf("a /32 inside a blocked /24: %v", errs[0])
+	}
 	if errs[1] != nil {
 		t.Errorf("non-overlapping prefix in the same batch failed: %v", errs[1])
+	}
+	// Adjacent blocks (the end of one is the start of the next) verify
+	// exactly; a shorter interval at the same start does not pass for a
+	// longer one.
+	for _, s := range []string{"10.77.6.1", "10.77.6.2", "10.77.7.0/25", "10.77.7.128/25"} {
+		mustApply(t, n, blockPlan(t, n, s, time.Time{}))
+	}
+	for _, s := range []string{"10.77.6.1", "10.77.6.2", "10.77.7.0/25", "10.77.7.128/25"} {
+		mustObserve(t, n, blockPlan(t, n, s, time.Time{}), true)
+	}
+	for _, s := range []string{"10.77.7.0/24", "10.77.6.0/30", "10.77.6.3"} {
+		if o, err := n.Verify(context.Background(), blockPlan(t, n, s, time.Time{}), true); err != nil || o.OK {
+			t.Errorf("Verify %s present = %+v, %v; want not observed", s, o, err)
+		}
 	}
 }
 
