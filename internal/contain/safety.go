@@ -69,6 +69,14 @@ func (s *Safety) Check(spec Spec, p *perimeter.Perimeter, devKind []string) erro
 	if p == nil {
 		return &Refusal{Reason: "no perimeter loaded: no enforcement point is known to be ours"}
 	}
+	if spec.Kind == "account_disable" {
+		// The enforcement point is the account's identity provider, which
+		// must be one of ours.
+		if m := p.Lookup(spec.Target); m.Type != perimeter.TypeAccount || !m.InPerimeter {
+			return &Refusal{Reason: fmt.Sprintf("%q is not an account (idp:account) at one of our identity providers", spec.Target)}
+		}
+		return nil
+	}
 	if spec.Device == "" {
 		return &Refusal{Reason: "the action names no device (params.device or params.resolver)"}
 	}
