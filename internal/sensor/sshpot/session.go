@@ -195,7 +195,8 @@ func (s *session) request(r *ssh.Request, workers *sync.WaitGroup) {
 		}
 	case "env":
 		var m struct{ Name, Value string }
-		if ssh.Unmarshal(r.Payload, &m) == nil && validVarName(m.Name) && (m.Name == "LANG" || strings.HasPrefix(m.Name, "LC_")) {
+		// Only before the worker starts: it reads env once, unlocked.
+		if !s.started && ssh.Unmarshal(r.Payload, &m) == nil && validVarName(m.Name) && (m.Name == "LANG" || strings.HasPrefix(m.Name, "LC_")) {
 			if s.env == nil {
 				s.env = map[string]string{}
 			}
