@@ -92,9 +92,9 @@ func (st *sessions) create(user string, roles []string, tokenSum [32]byte, now t
 	return s, id
 }
 
-// get returns the live session of id and marks it used, or nil when
-// there is none or it has expired (which drops it).
-func (st *sessions) get(id string, now time.Time) *session {
+// get returns the live session of id, or nil when there is none or it
+// has expired (which drops it). touch marks it used.
+func (st *sessions) get(id string, now time.Time, touch bool) *session {
 	if id == "" {
 		return nil
 	}
@@ -108,7 +108,9 @@ func (st *sessions) get(id string, now time.Time) *session {
 		delete(st.m, s.key)
 		return nil
 	}
-	s.seen = now
+	if touch {
+		s.seen = now
+	}
 	return s
 }
 
@@ -140,13 +142,15 @@ func (st *sessions) drop(s *session) {
 	delete(st.m, s.key)
 }
 
-// sessionOf returns the request's live session, or nil.
+// sessionOf returns the request's live session, or nil. A request marks
+// its session used, except the live feed's, which a page left open keeps
+// making: it must not keep an idle session alive.
 func (c *Console) sessionOf(r *http.Request, now time.Time) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil
 	}
-	return c.sessions.get(ck.Value, now)
+	return c.sessions.get(ck.Value, now, r.URL.Path != "/feed")
 }
 
 // secure reports whether cookies of r are marked Secure.

@@ -184,6 +184,16 @@ func TestSessionExpiry(t *testing.T) {
 			t.Fatalf("after an idle hour: got %d, want 303 to sign in", w.Code)
 		}
 	})
+	t.Run("the live feed is not use", func(t *testing.T) {
+		b := e.signedIn("ana")
+		for range 3 {
+			e.clock.advance(25 * time.Minute)
+			b.feedOnce()
+		}
+		if w := b.get("/incidents"); w.Code != http.StatusSeeOther {
+			t.Fatalf("after 75 minutes of only the live feed: got %d, want 303 to sign in", w.Code)
+		}
+	})
 	t.Run("lifetime", func(t *testing.T) {
 		b := e.signedIn("ana")
 		for range 9 {
