@@ -160,22 +160,20 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 // goroutine; auth callbacks run on it too (inside NewServerConn). The
 // counters are read at the end, after every session has stopped.
 type conn struct {
-	s         *Server
-	id        string
-	src, dst  sensor.Endpoint
-	srcAddr   netip.Addr
-	start     time.Time
-	raw       *sensor.Conn
-	sniff     *sniffConn
-	fp        map[string]string // client fingerprints, once the KEXINIT is read
-	user      string
-	attempts  int
-	ssh       *ssh.ServerConn
-	mu        sync.Mutex // guards tr, commands and uploads (sessions run concurrently)
-	tr        *transcript
-	commands  int
-	uploads   int
-	closeOnce sync.Once
+	s        *Server
+	id       string
+	src, dst sensor.Endpoint
+	srcAddr  netip.Addr
+	start    time.Time
+	raw      *sensor.Conn
+	sniff    *sniffConn
+	fp       map[string]string // client fingerprints, once the KEXINIT is read
+	user     string
+	attempts int
+	mu       sync.Mutex // guards tr, commands and uploads (sessions run concurrently)
+	tr       *transcript
+	commands int
+	uploads  int
 }
 
 func (s *Server) handle(ctx context.Context, lc *sensor.Conn) {
@@ -205,7 +203,6 @@ func (s *Server) handle(ctx context.Context, lc *sensor.Conn) {
 		c.disconnect(handshakeReason(err))
 		return
 	}
-	c.ssh = sc
 	// The fingerprints served the auth events; a held session need not
 	// keep them.
 	c.fp, c.sniff.sniff.kex = nil, nil
