@@ -282,3 +282,17 @@ func TestHydraAttemptsRecorded(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenSSHKeyboardInteractive(t *testing.T) {
+	need(t, "ssh", "sshpass")
+	p := startPot(t, anyPolicy(), "")
+	out, err := run(t, "", "sshpass", append(append([]string{"-p", "kbd-secret", "ssh"}, sshOpts(t, p, "-p")...),
+		"-o", "PreferredAuthentications=keyboard-interactive", "admin@127.0.0.1", "whoami")...)
+	if err != nil || out != "admin\n" {
+		t.Fatalf("ssh: %v\n%s", err, out)
+	}
+	auth := p.events.all(sensor.KindAuth)
+	if len(auth) != 1 || auth[0].Credentials.Method != "keyboard-interactive" || auth[0].Credentials.Password != "kbd-secret" || !auth[0].Credentials.Accepted {
+		t.Errorf("auth events: %+v", auth)
+	}
+}
