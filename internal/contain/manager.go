@@ -159,6 +159,17 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if err := m.rebuild(ctx); err != nil {
 		return nil, err
 	}
+	// An entry whose payload was erased (it may hold addresses, which are
+	// personal data) cannot say which action it lifted: the desk's record
+	// of the action settles it, so that a lifted containment is never
+	// re-applied by reconciliation.
+	if m.desk != nil {
+		for id := range m.active {
+			if a, err := m.desk.GetAction(ctx, id); err == nil && (a.State == incident.Reverted || a.State == incident.Expired) {
+				delete(m.active, id)
+			}
+		}
+	}
 	return m, nil
 }
 

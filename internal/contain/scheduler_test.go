@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/incident"
-	"github.com/vallum/vallum/internal/perimeter"
 )
 
 // TestSchedulerSurvivesRestart: a sinkhole applied by one manager expires
@@ -79,7 +79,6 @@ func TestSchedulerSurvivesRestart(t *testing.T) {
 	if !strings.Contains(k, "contain.expiring contain.expired action.expired") {
 		t.Errorf("log of %s: %s", a.ID, k)
 	}
-	_ = perimeter.File{}
 }
 
 // TestPartialFailureRollsBack: a webhook that fails reports the element
@@ -150,5 +149,45 @@ func TestInterruptedLift(t *testing.T) {
 	<-done
 	if len(m2.Active()) != 0 || !e.hasKind(t, KindReverted, "interrupted by a restart") {
 		t.Errorf("after completion: %+v", m2.Active())
+	}
+}
+
+// TestErasedLift: the payload of a contain.reverted entry is erased
+// (GDPR: it names addresses); the next start still knows the sinkhole was
+// lifted (from the desk) and reconciliation does not bring it back.
+func TestErasedLift(t *testing.T) {
+	e := newDeskEnv(t)
+	r, err := NewRPZ(RPZConfig{Device: "dns1", Zone: "rpz.vallum.", File: filepath.Join(t.TempDir(), "z"), CNAME: "."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perim := mustPerimeter(t, deskPerimeter)
+	m := newManager(t, e, perim, r)
+	ctx := context.Background()
+	a := e.decided(t, "dns_sinkhole", "c2.evil.example", guard.Params{Resolver: "dns1"})
+	if _, err := e.desk.Execute(ctx, paola, a.ID, m.Executor(paola, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, marta, a.ID, "done"); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < e.log.Size(); i++ {
+		en, _ := e.log.Entry(i)
+		h, _ := evidence.DecodeHeader(en.Header)
+		if h.Kind == KindReverted {
+			if _, err := e.log.Erase(ctx, i, "GDPR art. 17 test", "dpo"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m2 := newManager(t, e, perim, r)
+	if len(m2.Active()) != 0 {
+		t.Fatalf("a lifted sinkhole is active again: %+v", m2.Active())
+	}
+	if d, err := m2.Reconcile(ctx, System, true); err != nil || len(d) != 0 {
+		t.Fatalf("Reconcile = %+v, %v", d, err)
+	}
+	if els, _ := r.Elements(ctx); len(els) != 0 {
+		t.Fatalf("zone names = %v", els)
 	}
 }
