@@ -28,11 +28,12 @@ import (
 // server stopped (the data directory's lock), and logs the export itself.
 // Either way the bundle is verified before it is written.
 func runExport(ctx context.Context, env *cliEnv, args []string) error {
-	fset := newFlagSet(env, "export", "export --incident ID --out DIR|FILE.tar.gz [--with-files] [--lang it|en] [--no-pdf] [--data DIR | --server URL]")
+	fset := newFlagSet(env, "export", "export --incident ID --out DIR|FILE.tar.gz [--with-files] [--all-headers] [--lang it|en] [--no-pdf] [--data DIR | --server URL]")
 	id := fset.String("incident", "", "the incident to export (INC-…)")
 	out := fset.String("out", "", "where to write the bundle: a new directory, or a file ending in .tar.gz")
 	withFiles := fset.Bool("with-files", false, "include the evidence files Vallum holds (the sensors' quarantine), not only their SHA-256")
 	lang := fset.String("lang", "", "report language, it or en (default: both)")
+	allHeaders := fset.Bool("all-headers", false, "include every header of the log (no payloads, ~200 bytes an entry) so that the expert can check that no entry of the incident was left out")
 	noPDF := fset.Bool("no-pdf", false, "don't render the PDF report even when Chromium is installed")
 	server := fset.String("server", "", "export through this running server's API (default: read --data offline, server stopped)")
 	data := fset.String("data", "./vallum-data", "data directory: read offline, or where admin.token is found for --server")
@@ -50,7 +51,7 @@ func runExport(ctx context.Context, env *cliEnv, args []string) error {
 	if err := checkOut(*out); err != nil {
 		return err
 	}
-	opts := bundle.Options{WithFiles: *withFiles, PDF: !*noPDF}
+	opts := bundle.Options{WithFiles: *withFiles, PDF: !*noPDF, AllHeaders: *allHeaders}
 	if *lang != "" {
 		if *lang != "it" && *lang != "en" {
 			return &exitError{code: 2, err: fmt.Errorf("--lang %q: want it or en", *lang)}
@@ -144,6 +145,9 @@ func exportOnline(ctx context.Context, server, data, id string, opts bundle.Opti
 	}
 	if !opts.PDF {
 		q.Set("pdf", "0")
+	}
+	if opts.AllHeaders {
+		q.Set("all_headers", "1")
 	}
 	body, err := c.send(ctx, "GET", "/api/v1/incidents/"+url.PathEscape(id)+"/bundle?"+q.Encode(), "", nil, true)
 	if err != nil {

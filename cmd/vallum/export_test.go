@@ -94,7 +94,7 @@ func exportBoth(t *testing.T) exported {
 		t.Fatalf("server exit %d", code)
 	}
 	e.offline = filepath.Join(dir, "offline")
-	r = runBin(t, dir, "", "export", "--data", srv.data, "--incident", inc.ID, "--out", e.offline, "--actor", "perito/rossi")
+	r = runBin(t, dir, "", "export", "--data", srv.data, "--incident", inc.ID, "--out", e.offline, "--actor", "perito/rossi", "--all-headers")
 	if r.code != 0 {
 		t.Fatalf("export --data: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -114,6 +114,9 @@ func TestExport(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "VERIFIED") || !strings.Contains(r.stdout, "time-stamps: 1 RFC 3161 token(s)") {
 			t.Errorf("verify %s: exit %d\n%s%s", b, r.code, r.stdout, r.stderr)
 		}
+	}
+	if r := runBin(t, e.dir, "", "verify", "--vkey", e.vkey, e.offline); !strings.Contains(r.stdout, "completeness: the bundle holds all") {
+		t.Errorf("verify of the --all-headers bundle doesn't show completeness:\n%s", r.stdout)
 	}
 	files, err := bundle.Read(e.offline)
 	if err != nil {

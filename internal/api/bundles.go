@@ -61,8 +61,9 @@ func (s *Server) bundleRoutes() []route {
 
 // getBundle builds incident {id}'s court bundle, logs the export (who,
 // the manifest's SHA-256) and streams the .tar.gz. Query: lang (it, en;
-// default both), with_files=1 (evidence files the server holds), pdf=0
-// (no PDF even when Chromium is installed).
+// default both), with_files=1 (evidence files the server holds),
+// all_headers=1 (every header of the log, for completeness), pdf=0 (no PDF
+// even when Chromium is installed).
 func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) {
 	if s.Desk == nil {
 		writeError(w, http.StatusServiceUnavailable, "the incident desk is not running")
@@ -73,13 +74,15 @@ func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("lang"); l != "" {
 		opts.Langs = strings.Split(l, ",")
 	}
-	switch q.Get("with_files") {
-	case "", "0", "false":
-	case "1", "true":
-		opts.WithFiles = true
-	default:
-		writeError(w, http.StatusBadRequest, "with_files must be 0 or 1")
-		return
+	for name, dst := range map[string]*bool{"with_files": &opts.WithFiles, "all_headers": &opts.AllHeaders} {
+		switch q.Get(name) {
+		case "", "0", "false":
+		case "1", "true":
+			*dst = true
+		default:
+			writeError(w, http.StatusBadRequest, name+" must be 0 or 1")
+			return
+		}
 	}
 	id := r.PathValue("id")
 	p, _ := PrincipalFrom(r.Context())

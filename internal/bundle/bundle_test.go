@@ -423,3 +423,59 @@ func TestExportErrors(t *testing.T) {
 	}
 	_ = tsa.AnchorKind
 }
+
+// TestAllHeaders: with every header of the log, the bundle proves that no
+// entry naming the incident was left out, and dropping one is caught.
+func TestAllHeaders(t *testing.T) {
+	e := newEnv(t, false)
+	id, note := e.scenario(t)
+	files, _, err := Build(context.Background(), e.deps(), id, Options{Langs: []string{"en"}, AllHeaders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Verify(files, VerifyOptions{VKey: e.vkey})
+	if !r.OK() || !r.Complete || !strings.Contains(r.String(), "completeness: the bundle holds all") {
+		t.Fatalf("all headers:\n%s", r)
+	}
+	if !bytes.Contains(files["report/report.en.html"], []byte("so no entry naming this incident was left out")) {
+		t.Error("the report doesn't state completeness")
+	}
+	m, _ := ParseManifest(files[ManifestFile])
+	// Leave the note out, as an exporter hiding it would.
+	f := clone(files)
+	for p := range f {
+		if strings.HasPrefix(p, fmt.Sprintf("entries/%d/", note)) {
+			delete(f, p)
+		}
+	}
+	var kept []IndexEntry
+	for _, ie := range index(t, f) {
+		if ie.Index != note {
+			kept = append(kept, ie)
+		}
+	}
+	f[IndexFile], _ = json.Marshal(kept)
+	seal(f, m)
+	if r := Verify(f, VerifyOptions{VKey: e.vkey}); r.OK() || !strings.Contains(r.String(), fmt.Sprintf("log/headers/0 (entry %d): entry %d names incident %s but is not in the bundle's entries", note, note, id)) {
+		t.Errorf("an omitted entry:\n%s", r)
+	}
+	// Change the note's header in log/headers/ too: the headers' tree is no longer the signed one.
+	f = clone(files)
+	f["log/headers/0"] = bytes.Replace(f["log/headers/0"], []byte(`"actor":"paola"`), []byte(`"actor":"paolo"`), 1)
+	seal(f, m)
+	if r := Verify(f, VerifyOptions{VKey: e.vkey}); r.OK() || !strings.Contains(r.String(), "header differs from entries/") {
+		t.Errorf("a changed header in log/headers:\n%s", r)
+	}
+	// Drop the last headers: the count is wrong.
+	f = clone(files)
+	hs, _ := evidence.SplitEntryBundle(f["log/headers/0"])
+	var short []byte
+	for _, h := range hs[:len(hs)-1] {
+		short = evidence.AppendEntryBundleEntry(short, h)
+	}
+	f["log/headers/0"] = short
+	seal(f, m)
+	if r := Verify(f, VerifyOptions{VKey: e.vkey}); r.OK() || !strings.Contains(r.String(), "headers, the final tree has") {
+		t.Errorf("missing headers:\n%s", r)
+	}
+}

@@ -78,6 +78,10 @@ type Options struct {
 	// installed (Chromium: its path, or looked up in PATH).
 	PDF      bool
 	Chromium string
+	// AllHeaders adds every header of the log up to the bundle's tree
+	// (log/headers/, no payloads), so that the verifier can prove that no
+	// entry naming the incident was left out. About 200 bytes an entry.
+	AllHeaders bool
 }
 
 // ErrNotFound is wrapped when the incident doesn't exist.
@@ -148,6 +152,11 @@ func Build(ctx context.Context, deps Deps, id string, opts Options) (Files, *Rep
 	}
 	if err := b.writeLog(cp); err != nil {
 		return nil, nil, err
+	}
+	if opts.AllHeaders {
+		if err := b.writeAllHeaders(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := b.writePacks(); err != nil {
 		return nil, nil, err
@@ -639,4 +648,27 @@ func (q QuarantineFiles) Open(sha string) (io.ReadCloser, error) {
 		}
 	}
 	return nil, fmt.Errorf("evidence file %s: %w", sha, fs.ErrNotExist)
+}
+
+// HeadersChunk is how many headers one log/headers/<start> file holds.
+const HeadersChunk = 1 << 16
+
+// writeAllHeaders writes every header of the tree as C2SP entry bundles
+// (a big-endian 16-bit length and the header), HeadersChunk a file.
+func (b *builder) writeAllHeaders(ctx context.Context) error {
+	for start := int64(0); start < b.size; start += HeadersChunk {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var chunk []byte
+		for i := start; i < min(start+HeadersChunk, b.size); i++ {
+			e, err := b.deps.Log.Entry(i)
+			if err != nil {
+				return fmt.Errorf("couldn't read entry %d: %w", i, err)
+			}
+			chunk = evidence.AppendEntryBundleEntry(chunk, e.Header)
+		}
+		b.files[headersFile(start)] = chunk
+	}
+	return nil
 }

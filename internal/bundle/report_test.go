@@ -35,7 +35,7 @@ func fixedReport() ReportData {
 		Created: time.Date(2026, 3, 15, 8, 0, 0, 0, time.UTC), Version: "v1.0.0",
 		Verified: &Report{
 			Incident: "INC-0000000001", Origin: "evidence.acme.example/vallum", TreeSize: 40, KeyPinned: true, Checkpoints: []int64{12, 40},
-			Files: 60, ManifestChecked: true, Packs: []PackInfo{{Digest: "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Name: "vallum-it", Version: "1.0.0", Decisions: []int64{9}}},
+			Files: 60, ManifestChecked: true, Complete: true, Packs: []PackInfo{{Digest: "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Name: "vallum-it", Version: "1.0.0", Decisions: []int64{9}}},
 			Checks:  []string{"manifest: 60 files, the SHA-256 of each matches manifest.json and SHA256SUMS", "entries: 9 headers canonical, each leaf hash proven in the signed tree of size 40 (C2SP tlog-proof)"},
 			Anchors: []AnchorStatus{{Dir: "anchors/001", Authority: "qtsp-a", TreeSize: 12, Time: ts, Serial: "1f", Signer: "QTSP A TSA 1", ESSCertIDv2: true, Qualified: true, OK: true}},
 			Entries: []EntryStatus{

@@ -78,6 +78,8 @@ func entryFile(i int64, name string) string {
 
 func checkpointFile(n int64) string { return "log/checkpoints/" + strconv.FormatInt(n, 10) }
 
+func headersFile(start int64) string { return "log/headers/" + strconv.FormatInt(start, 10) }
+
 func consistencyFile(a, b int64) string {
 	return "log/consistency/" + strconv.FormatInt(a, 10) + "-" + strconv.FormatInt(b, 10)
 }
@@ -163,15 +165,18 @@ type Report struct {
 	Files     int    `json:"files"`
 	// ManifestChecked is false for the verification export runs before
 	// the manifest exists.
-	ManifestChecked bool           `json:"manifest_checked"`
-	Checkpoints     []int64        `json:"checkpoints"`
-	Entries         []EntryStatus  `json:"entries"`
-	Erasures        []Erasure      `json:"erasures"`
-	Anchors         []AnchorStatus `json:"anchors"`
-	Packs           []PackInfo     `json:"packs"`
-	Checks          []string       `json:"checks"`
-	Problems        []Problem      `json:"problems"`
-	Warnings        []string       `json:"warnings"`
+	ManifestChecked bool `json:"manifest_checked"`
+	// Complete reports that the bundle holds every header of the log and
+	// that every entry naming the incident is among its entries.
+	Complete    bool           `json:"complete"`
+	Checkpoints []int64        `json:"checkpoints"`
+	Entries     []EntryStatus  `json:"entries"`
+	Erasures    []Erasure      `json:"erasures"`
+	Anchors     []AnchorStatus `json:"anchors"`
+	Packs       []PackInfo     `json:"packs"`
+	Checks      []string       `json:"checks"`
+	Problems    []Problem      `json:"problems"`
+	Warnings    []string       `json:"warnings"`
 }
 
 // OK reports whether the bundle verified.
@@ -213,6 +218,7 @@ type verifier struct {
 	cps     map[int64]evidence.Checkpoint
 	cpBytes map[string]int64
 	headers map[int64]evidence.Header
+	leaves  map[int64]tlog.Hash
 	payload map[int64][]byte
 }
 
@@ -240,7 +246,7 @@ func (v *verifier) get(p string) ([]byte, bool) {
 // the file and the entry.
 func Verify(files Files, opts VerifyOptions) *Report {
 	v := &verifier{files: files, opts: opts, rep: &Report{Files: len(files)}, used: map[string]bool{},
-		cps: map[int64]evidence.Checkpoint{}, cpBytes: map[string]int64{}, headers: map[int64]evidence.Header{}, payload: map[int64][]byte{}}
+		cps: map[int64]evidence.Checkpoint{}, cpBytes: map[string]int64{}, headers: map[int64]evidence.Header{}, leaves: map[int64]tlog.Hash{}, payload: map[int64][]byte{}}
 	m, ok := v.manifest()
 	if !ok {
 		return v.rep
@@ -250,6 +256,7 @@ func Verify(files Files, opts VerifyOptions) *Report {
 	}
 	v.checkpoints(m)
 	v.entries()
+	v.allHeaders()
 	v.anchors()
 	v.packs()
 	v.evidenceFiles()
@@ -500,6 +507,7 @@ func (v *verifier) entries() {
 			v.fail(entryFile(i, headerName), i, "listed as an entry of incident %s, but its header names %q", v.rep.Incident, h.Incident)
 		}
 		v.headers[i] = h
+		v.leaves[i] = leaf
 		st := EntryStatus{Index: i, Kind: h.Kind, Time: h.Time, Actor: h.Actor, LeafHash: leaf.String(), Erased: e.Erased}
 		v.proof(i, hb)
 		pb, hasPayload := v.get(entryFile(i, payloadName))
@@ -844,4 +852,90 @@ func payloadCheck(kept, erased int) string {
 		return fmt.Sprintf("payloads: %d match their headers' commitments; none erased", kept)
 	}
 	return fmt.Sprintf("payloads: %d match their headers' commitments; %d erased, each by a logged erasure entry in the bundle that names it", kept, erased)
+}
+
+// allHeaders checks log/headers/ when present: the headers' tree is the
+// final checkpoint's, the bundle's entries are among them, and every
+// header naming the incident is one of the bundle's entries.
+func (v *verifier) allHeaders() {
+	var starts []int64
+	for _, p := range v.files.Paths() {
+		s, ok := strings.CutPrefix(p, "log/headers/")
+		if !ok {
+			continue
+		}
+		v.used[p] = true
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || strconv.FormatInt(n, 10) != s {
+			v.fail(p, -1, "not named by the index of its first header")
+			continue
+		}
+		starts = append(starts, n)
+	}
+	if len(starts) == 0 {
+		return
+	}
+	slices.Sort(starts)
+	final, ok := v.cps[v.rep.TreeSize]
+	if !ok {
+		return
+	}
+	bad := len(v.rep.Problems)
+	leaves := make([]tlog.Hash, 0, v.rep.TreeSize)
+	naming := 0
+	for _, start := range starts {
+		p := headersFile(start)
+		if start != int64(len(leaves)) {
+			v.fail(p, -1, "starts at %d, but the headers before it end at %d", start, len(leaves))
+			return
+		}
+		hs, err := evidence.SplitEntryBundle(v.files[p])
+		if err != nil {
+			v.fail(p, -1, "%v", err)
+			return
+		}
+		for k, hb := range hs {
+			i := start + int64(k)
+			leaf := evidence.LeafHash(hb)
+			leaves = append(leaves, leaf)
+			if want, ok := v.leaves[i]; ok && want != leaf {
+				v.fail(p, i, "header differs from entries/%d/header", i)
+			}
+			h, err := evidence.DecodeHeader(hb)
+			if err != nil {
+				v.fail(p, i, "%v", err)
+				continue
+			}
+			if h.Incident == v.rep.Incident {
+				naming++
+				if _, ok := v.leaves[i]; !ok {
+					v.fail(p, i, "entry %d names incident %s but is not in the bundle's entries", i, v.rep.Incident)
+				}
+			}
+		}
+	}
+	if int64(len(leaves)) != v.rep.TreeSize {
+		v.fail("log/headers/", -1, "%d headers, the final tree has %d", len(leaves), v.rep.TreeSize)
+		return
+	}
+	if root := merkleRoot(leaves); root != final.Hash {
+		v.fail("log/headers/", -1, "the headers' tree has root %s, the final checkpoint says %s", root, final.Hash)
+		return
+	}
+	if len(v.rep.Problems) == bad {
+		v.rep.Complete = true
+		v.rep.Checks = append(v.rep.Checks, fmt.Sprintf("completeness: the bundle holds all %d headers of the log, whose tree is the signed one; all %d entries naming the incident are in the bundle", len(leaves), naming))
+	}
+}
+
+// merkleRoot is the RFC 6962 root of leaf hashes (at least one).
+func merkleRoot(l []tlog.Hash) tlog.Hash {
+	if len(l) == 1 {
+		return l[0]
+	}
+	k := 1
+	for k*2 < len(l) {
+		k *= 2
+	}
+	return tlog.NodeHash(merkleRoot(l[:k]), merkleRoot(l[k:]))
 }
