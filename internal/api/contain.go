@@ -65,7 +65,11 @@ type PlanView struct {
 }
 
 func (s *Server) getPlan(w http.ResponseWriter, r *http.Request) {
-	if !s.connected(w) || s.Desk == nil {
+	if !s.connected(w) {
+		return
+	}
+	if s.Desk == nil {
+		writeError(w, http.StatusServiceUnavailable, "the incident desk is not running")
 		return
 	}
 	a, err := s.Desk.GetAction(r.Context(), r.PathValue("id"))
