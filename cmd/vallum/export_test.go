@@ -94,7 +94,7 @@ func exportBoth(t *testing.T) exported {
 		t.Fatalf("server exit %d", code)
 	}
 	e.offline = filepath.Join(dir, "offline")
-	r = runBin(t, dir, "", "export", "--data", srv.data, "--incident", inc.ID, "--out", e.offline, "--actor", "perito/rossi", "--all-headers")
+	r = runBin(t, dir, "", "export", "--data", srv.data, "--incident", inc.ID, "--out", e.offline, "--actor", "perito/rossi", "--all-headers", "--lang", "it")
 	if r.code != 0 {
 		t.Fatalf("export --data: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -104,6 +104,7 @@ func exportBoth(t *testing.T) exported {
 
 func TestExport(t *testing.T) {
 	e := exportBoth(t)
+	t.Run("verify", func(t *testing.T) { checkVerifyBundle(t, e) })
 	for _, out := range []string{e.onlineOut, e.offOut} {
 		if !strings.Contains(out, "wrote the bundle of "+e.incident) || !strings.Contains(out, "vallum verify --vkey") {
 			t.Errorf("export's output:\n%s", out)
@@ -122,7 +123,7 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"report/report.it.html", "report/report.en.html", "VERIFY.md", "packs/index.json"} {
+	for _, p := range []string{"report/report.it.html", "VERIFY.md", "packs/index.json"} {
 		if _, ok := files[p]; !ok {
 			t.Errorf("offline bundle lacks %s", p)
 		}

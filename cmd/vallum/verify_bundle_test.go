@@ -12,10 +12,11 @@ import (
 	"github.com/vallum/vallum/internal/tsa/tsatest"
 )
 
-// TestVerifyBundle runs `vallum verify BUNDLE` on good and tampered
-// bundles, and checks that `vallum verify --data` is unchanged.
-func TestVerifyBundle(t *testing.T) {
-	e := exportBoth(t)
+// checkVerifyBundle runs `vallum verify BUNDLE` on good and tampered bundles
+// made by exportBoth, and checks that `vallum verify --data` is unchanged.
+// TestExport runs it on its bundles (one server and two exports serve
+// both tests).
+func checkVerifyBundle(t *testing.T, e exported) {
 	// Without --vkey: verified, but the account says where the key came from.
 	r := runBin(t, e.dir, "", "verify", e.offline)
 	if r.code != 0 || !strings.Contains(r.stdout, "TAKEN FROM THE BUNDLE ITSELF") {
