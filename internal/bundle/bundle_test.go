@@ -479,3 +479,49 @@ func TestAllHeaders(t *testing.T) {
 		t.Errorf("missing headers:\n%s", r)
 	}
 }
+
+// TestWithFiles: --with-files copies the evidence files a sensor's
+// quarantine holds, names the ones it doesn't, and a changed file is caught.
+func TestWithFiles(t *testing.T) {
+	e := newEnv(t, false)
+	id, _ := e.scenario(t)
+	root := t.TempDir()
+	q := filepath.Join(root, "sensors", "ssh", "quarantine")
+	os.MkdirAll(q, 0o700)
+	content := []byte("memory image")
+	os.WriteFile(filepath.Join(q, sha256Hex(content)), content, 0o600)
+	ctx := context.Background()
+	// A second item whose file nobody holds.
+	if _, err := e.desk.AcquireEvidence(ctx, paola, id, incident.EvidenceInput{SHA256: sha256Hex([]byte("lost")), Size: 4, MediaType: "text/plain", Source: "usb", Tool: "dd", Method: "copy"}); err != nil {
+		t.Fatal(err)
+	}
+	e.index(t)
+	deps := e.deps()
+	deps.Files = QuarantineFiles{Root: root}
+	files, _, err := Build(ctx, deps, id, Options{Langs: []string{"en"}, WithFiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "evidence/files/" + sha256Hex(content)
+	if !bytes.Equal(files[name], content) {
+		t.Fatalf("%s missing or wrong", name)
+	}
+	r := Verify(files, VerifyOptions{VKey: e.vkey})
+	if !r.OK() || !strings.Contains(r.String(), "evidence files: 1, each named by its SHA-256") {
+		t.Fatalf("with files:\n%s", r)
+	}
+	html := string(files["report/report.en.html"])
+	if !strings.Contains(html, "Files asked for but not held by Vallum") || !strings.Contains(html, sha256Hex([]byte("lost"))) {
+		t.Error("the report doesn't name the file Vallum doesn't hold")
+	}
+	f := clone(files)
+	f[name] = []byte("memory imagE")
+	m, _ := ParseManifest(f[ManifestFile])
+	seal(f, m)
+	if r := Verify(f, VerifyOptions{VKey: e.vkey}); r.OK() || !strings.Contains(r.String(), name+": evidence file's SHA-256 is") {
+		t.Errorf("a changed evidence file:\n%s", r)
+	}
+	if _, err := (QuarantineFiles{Root: root}).Open("../../etc/passwd"); err == nil {
+		t.Error("QuarantineFiles opened a path that is not a SHA-256")
+	}
+}
