@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/xml"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vallum/vallum/internal/sensor"
 	"github.com/vallum/vallum/internal/sensor/httppot"
@@ -101,3 +103,93 @@ func TestNmap(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+const nmapScriptsChildEnv = "VALLUM_NMAP_SCRIPTS_CHILD"
+
+// TestNmapScripts puts the services on their usual ports, in a fresh
+// network namespace (so nothing else on the machine is in the way), and
+// runs nmap's scripts for them: each must read our answers as the real
+// service's.
+func TestNmapScripts(t *testing.T) {
+	if os.Getenv(nmapScriptsChildEnv) != "1" {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: binds the services' usual ports in a network namespace (unshare -n)")
+		}
+		for _, prog := range []string{"unshare", "ip", "nmap"} {
+			if _, err := exec.LookPath(prog); err != nil {
+				t.Skipf("needs %s (not installed): %v", prog, err)
+			}
+		}
+		if testing.Short() {
+			t.Skip("nmap with scripts takes about 10s; skipped with -short")
+		}
+		cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run", "^TestNmapScripts$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), nmapScriptsChildEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestNmapScripts") {
+			t.Fatalf("in the namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	cfg := Config{}
+	cfg.FTP.Anonymous = true
+	for p, port := range map[string]string{FTP: "21", Telnet: "23", Redis: "6379", MySQL: "3306", SMB: "445", RDP: "3389"} {
+		s := cfg.service(p)
+		s.Enabled, s.Listen = true, []string{"127.0.0.1:" + port}
+	}
+	s, err := New(cfg, sensor.Env{Sink: &events{}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	for _, port := range []string{"21", "23", "445", "3306", "3389", "6379"} {
+		for i := 0; ; i++ {
+			c, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if i == 100 {
+				t.Fatalf("port %s never opened: %v", port, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	out, err := exec.Command("nmap", "-Pn", "-n", "-sV", "-p", "21,23,445,3306,3389,6379",
+		"--script", "ftp-anon,redis-info,mysql-info,smb-protocols,smb2-security-mode,smb2-time,rdp-enum-encryption", "127.0.0.1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nmap: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	for _, want := range []string{
+		"21/tcp   open  ftp           vsftpd 3.0.3",
+		"ftp-anon: Anonymous FTP login allowed (FTP code 230)",
+		"23/tcp   open  telnet        Linux telnetd",
+		"445/tcp  open  microsoft-ds  Microsoft Windows 7 - 10 microsoft-ds (workgroup: WORKGROUP)",
+		"3306/tcp open  mysql         MySQL 8.0.36-0ubuntu0.22.04.1",
+		"Auth Plugin Name: caching_sha2_password",
+		"3389/tcp open  ms-wbt-server Microsoft Terminal Services",
+		"CredSSP (NLA): SUCCESS",
+		"6379/tcp open  redis         Redis key-value store 7.0.15",
+		"Operating System: Linux 5.15.0-91-generic x86_64",
+		"NT LM 0.12 (SMBv1)",
+		"302",
+		"Message signing enabled but not required",
+		"start_date:",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("nmap's output lacks %q", want)
+		}
+	}
+}
