@@ -173,7 +173,9 @@ type Conn struct {
 	net.Conn
 	limits   Limits
 	deadline time.Time
-	read     int64
+	// read is written by Read and may be read by BytesRead from another
+	// goroutine.
+	read atomic.Int64
 }
 
 // ErrSessionBytes is returned by Conn.Read when the session's byte cap is
@@ -198,15 +200,16 @@ func (c *Conn) touch() {
 
 // Read reads within the idle and session deadlines and the byte cap.
 func (c *Conn) Read(p []byte) (int, error) {
-	if c.read >= c.limits.MaxSessionBytes {
+	read := c.read.Load()
+	if read >= c.limits.MaxSessionBytes {
 		return 0, ErrSessionBytes
 	}
-	if rest := c.limits.MaxSessionBytes - c.read; int64(len(p)) > rest {
+	if rest := c.limits.MaxSessionBytes - read; int64(len(p)) > rest {
 		p = p[:rest]
 	}
 	c.touch()
 	n, err := c.Conn.Read(p)
-	c.read += int64(n)
+	c.read.Add(int64(n))
 	return n, err
 }
 
@@ -218,7 +221,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // BytesRead returns what the client has sent so far.
-func (c *Conn) BytesRead() int64 { return c.read }
+func (c *Conn) BytesRead() int64 { return c.read.Load() }
 
 // Serve accepts connections on ln until ctx ends, admits each through gate
 // (refused ones are closed at once), wraps it with the gate's limits and
