@@ -229,7 +229,12 @@ func (v *verifier) fail(file string, i int64, format string, args ...any) {
 }
 
 func (v *verifier) warn(format string, args ...any) {
-	v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf(format, args...))
+	switch n := len(v.rep.Warnings); {
+	case n < 100:
+		v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf(format, args...))
+	case n == 100:
+		v.rep.Warnings = append(v.rep.Warnings, "… more notes left out")
+	}
 }
 
 // get returns a file and marks it as accounted for.
