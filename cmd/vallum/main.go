@@ -37,7 +37,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the Vallum server (evidence log, API)", runServe},
 		{"log", "append to, read and prove the evidence log of a running server", runLog},
-		{"verify", "verify a log directory offline, without the server", runVerify},
+		{"verify", "verify a log directory or a court bundle offline, without the server", runVerify},
 		{"rebuild", "rebuild the SQL projections from the evidence log (server stopped)", runRebuild},
 		{"bench", "measure the evidence log (durable appends/s, latency)", runBench},
 		{"user", "add users, issue and revoke their API tokens (admin)", runUser},
