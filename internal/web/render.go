@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -49,6 +51,20 @@ func loadPages() (pageSet, error) {
 	return ps, nil
 }
 
+// assetVersion changes with the embedded assets, so that a new build's
+// pages ask for its own script and stylesheet (?v=), not a cached one.
+var assetVersion = func() string {
+	h := sha256.New()
+	fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := staticFS.ReadFile(p)
+			h.Write(b)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}()
+
 // staticHandler serves the embedded assets, cacheable for a day.
 func staticHandler() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
@@ -76,6 +92,7 @@ type pageData struct {
 	Work     bool // may do case work (analyst, incident_commander)
 	Approver bool // holds an approval role
 	Now      time.Time
+	Asset    string // assetVersion
 	D        any
 }
 
@@ -86,7 +103,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, rq *request, co
 	t := c.pages[rq.lang][name]
 	pd := pageData{
 		Title: translate(rq.lang, titleKey, titleArgs...), Lang: rq.lang, Other: other(rq.lang),
-		Path: r.URL.Path, Section: section(r.URL.Path), Now: rq.now, D: d,
+		Path: r.URL.Path, Section: section(r.URL.Path), Now: rq.now, Asset: assetVersion, D: d,
 	}
 	if rq.sess != nil {
 		pd.User, pd.Roles, pd.CSRF = rq.p.Name, rq.p.Roles, rq.sess.csrf

@@ -707,3 +707,24 @@ func TestSensorsSessionsAndHoneytokens(t *testing.T) {
 		t.Errorf("unknown session: got %d, want 404", w.Code)
 	}
 }
+
+// TestRansomTrack: the incident page shows the track, and the preview of
+// a ransom action reads the track's facts as the desk will (not the
+// form's): without a report to the police it stays conditional.
+func TestRansomTrack(t *testing.T) {
+	e := newEnv(t)
+	inc := e.incident("Extortion", incident.Critical)
+	if _, err := e.srv.Desk.MarkExtortion(context.Background(), actor("ivo"), inc.ID, "ransom note on the file server"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.signedIn("ivo")
+	body := b.get("/incidents/" + inc.ID).Body.String()
+	if !strings.Contains(body, "Ransom track") || !strings.Contains(body, "No report to the police or the prosecutor yet") {
+		t.Fatal("the incident page does not show the ransom track and its missing report")
+	}
+	w := b.do("POST", "/incidents/"+inc.ID+"/preview", url.Values{"kind": {"ransom_negotiation"}, "target": {"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}},
+		map[string]string{"X-CSRF-Token": b.csrf})
+	if !strings.Contains(w.Body.String(), "v-conditional") || !strings.Contains(w.Body.String(), "a report to the police or the prosecutor") {
+		t.Fatalf("ransom negotiation preview: %s", w.Body)
+	}
+}
