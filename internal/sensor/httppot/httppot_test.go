@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -515,5 +514,3 @@ func FuzzCredentials(f *testing.F) {
 		}
 	})
 }
-
-var _ = fmt.Sprint

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -406,8 +405,6 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("defaults %+v", c)
 	}
 }
-
-var _ = strconv.Itoa
 
 // smb2Request frames an SMB2 request of cmd with body.
 func smb2Request(cmd uint16, msgID uint64, body []byte) []byte {
