@@ -54,6 +54,7 @@ const (
 	bAddr6  = "fd77::2"
 	aAddr6  = "fd77::1"
 	aAddr6b = "fd77::2:1" // in a blocked /112
+	mgmt6   = "fd77::9:9" // IPv6 management address
 )
 
 func newTopo(t testing.TB) topo {
@@ -84,6 +85,7 @@ func newTopo(t testing.TB) topo {
 		{tp.b, "ip", "addr", "add", bAddr4 + "/16", "dev", vb},
 		{tp.a, "ip", "-6", "addr", "add", aAddr6 + "/64", "dev", va, "nodad"},
 		{tp.a, "ip", "-6", "addr", "add", aAddr6b + "/64", "dev", va, "nodad"},
+		{tp.a, "ip", "-6", "addr", "add", mgmt6 + "/64", "dev", va, "nodad"},
 		{tp.b, "ip", "-6", "addr", "add", bAddr6 + "/64", "dev", vb, "nodad"},
 	} {
 		run(t, append([]string{"ip", "netns", "exec", c[0]}, c[1:]...)...)

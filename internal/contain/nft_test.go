@@ -189,7 +189,7 @@ func TestNFTablesOverlap(t *testing.T) {
 // reopening the connector (a restart).
 func TestNFTablesIsolation(t *testing.T) {
 	tp := newTopo(t)
-	iso := &IsolationConfig{Host: "sensor1", Management: []string{mgmt4 + "/32"}}
+	iso := &IsolationConfig{Host: "sensor1", Management: []string{mgmt4 + "/32", mgmt6}}
 	n := openNFT(t, tp, iso)
 	port := serveTCP(t, tp.b)
 	ctx := context.Background()
@@ -204,13 +204,19 @@ func TestNFTablesIsolation(t *testing.T) {
 	mustApply(t, n, p)
 	mustApply(t, n, p)
 	o := mustObserve(t, n, p, true)
-	if !strings.Contains(o.Elements[0].Detail, "management: "+mgmt4) {
+	if !strings.Contains(o.Elements[0].Detail, "management: "+mgmt4+"/32, "+mgmt6+"/128") {
 		t.Errorf("observation %q lacks the management list", o.Elements[0].Detail)
 	}
 	check := func(when string, wantOthers bool) {
 		t.Helper()
 		if !reach(t, tp.a, mgmt4, bAddr4, port) {
 			t.Errorf("%s: management %s cannot reach the host", when, mgmt4)
+		}
+		// IPv6 management needs neighbour discovery to keep working.
+		run(t, "ip", "netns", "exec", tp.a, "ip", "-6", "neigh", "flush", "all")
+		run(t, "ip", "netns", "exec", tp.b, "ip", "-6", "neigh", "flush", "all")
+		if !reach(t, tp.a, mgmt6, bAddr6, port) {
+			t.Errorf("%s: management %s cannot reach the host", when, mgmt6)
 		}
 		if got := reach(t, tp.a, aAddr4c, bAddr4, port); got != wantOthers {
 			t.Errorf("%s: %s reachable = %v, want %v", when, aAddr4c, got, wantOthers)
