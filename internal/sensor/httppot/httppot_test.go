@@ -514,3 +514,45 @@ func FuzzCredentials(f *testing.F) {
 		}
 	})
 }
+
+// TestMemoryBudget: a body that the process's memory budget cannot hold
+// is not read; the event says so and the budget is whole afterwards.
+func TestMemoryBudget(t *testing.T) {
+	budget := sensor.NewBudget(1000)
+	ev := &events{}
+	s, err := New(Config{MaxBody: 4096}, sensor.Env{Sink: ev, Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.ServeListeners(ctx, []net.Listener{ln}, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + ln.Addr().String() + "/upload"
+	for _, size := range []int{500, 3000} {
+		resp, err := http.Post(url, "application/octet-stream", strings.NewReader(strings.Repeat("x", size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	reqs := ev.of(t, sensor.KindRequest, 2)
+	if len(reqs) != 2 {
+		t.Fatalf("events %+v", reqs)
+	}
+	if p := reqs[0].Payloads[0]; p.Size != 500 || p.Truncated || p.SHA256 == "" {
+		t.Errorf("within the budget: %+v", p)
+	}
+	if p := reqs[1].Payloads[0]; p.Size != 0 || !p.Truncated || p.SHA256 != "" {
+		t.Errorf("over the budget: %+v, want nothing read and truncated", p)
+	}
+	// The handler gives its reservation back once it has answered.
+	deadline := time.Now().Add(5 * time.Second)
+	for budget.Used() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if u := budget.Used(); u != 0 {
+		t.Errorf("budget holds %d bytes after the requests", u)
+	}
+}

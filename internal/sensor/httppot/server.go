@@ -217,7 +217,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.ServerHeader != "-" {
 		w.Header().Set("Server", s.cfg.ServerHeader)
 	}
-	body, ref, cut := s.readBody(w, r)
+	body, ref, cut, done := s.readBody(r)
+	defer done()
 	if ref != nil {
 		ev.Payloads = []sensor.PayloadRef{*ref}
 	}
@@ -281,31 +282,31 @@ var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // readBody reads up to MaxBody bytes of the body within the memory budget
 // and returns them, their reference (kept in the quarantine when there is
-// one), and whether bytes were left unread. The returned slice is valid
-// until the handler returns.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *sensor.PayloadRef, bool) {
+// one), whether bytes were left unread, and a function to call once the
+// body is no longer used.
+func (s *Server) readBody(r *http.Request) (body []byte, ref *sensor.PayloadRef, cut bool, done func()) {
+	done = func() {}
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		return nil, nil, false
+		return nil, nil, false, done
 	}
 	want := s.cfg.MaxBody
 	if r.ContentLength > 0 && r.ContentLength < want {
 		want = r.ContentLength
 	}
+	name := clip(r.URL.Path, maxValue)
 	if !s.env.Budget.Reserve(want) {
 		s.truncated.Add(1)
-		return nil, &sensor.PayloadRef{Name: clip(r.URL.Path, maxValue), Truncated: true}, true
+		return nil, &sensor.PayloadRef{Name: name, Truncated: true}, true, done
 	}
-	defer s.env.Budget.Release(want)
 	buf := bodyPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	// The pool's buffer goes back after the response is written.
-	context.AfterFunc(r.Context(), func() {
+	done = func() {
+		s.env.Budget.Release(want)
 		if buf.Cap() <= int(s.cfg.MaxBody)+bytes.MinRead {
 			bodyPool.Put(buf)
 		}
-	})
+	}
 	n, _ := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxBody))
-	cut := false
 	if n == s.cfg.MaxBody {
 		var one [1]byte
 		if m, _ := r.Body.Read(one[:]); m > 0 {
@@ -313,18 +314,17 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *sens
 			s.truncated.Add(1)
 		}
 	}
-	body := buf.Bytes()
-	name := clip(r.URL.Path, maxValue)
+	body = buf.Bytes()
 	if s.quar != nil {
-		ref, err := s.quar.Put(name, body)
+		q, err := s.quar.Put(name, body)
 		if err == nil {
-			ref.Truncated = ref.Truncated || cut
-			return body, &ref, cut
+			q.Truncated = q.Truncated || cut
+			return body, &q, cut, done
 		}
 		s.logger.Warn("couldn't keep a request body in the quarantine; recording its hash only", "err", err)
 	}
 	sum := sha256.Sum256(body)
-	return body, &sensor.PayloadRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Name: name, Truncated: cut}, cut
+	return body, &sensor.PayloadRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Name: name, Truncated: cut}, cut, done
 }
 
 // Form field names that hold a user name or a password, in the order
