@@ -146,6 +146,7 @@ func (c *Console) routes() []route {
 		{pattern: "GET /incidents/{id}", h: c.incidentPage},
 		{pattern: "POST /incidents/{id}/notes", h: c.addNote, roles: roleWork},
 		{pattern: "GET /incidents/{id}/propose", h: c.proposePage, roles: roleWork},
+		{pattern: "GET /incidents/{id}/drafts/{kind}", h: c.draftPage, roles: draftRoles},
 		{pattern: "POST /incidents/{id}/preview", h: c.previewDecision, roles: roleWork},
 		{pattern: "POST /incidents/{id}/actions", h: c.proposeAction, roles: roleWork},
 		{pattern: "POST /incidents/{id}/export", h: c.exportBundle, roles: exportRoles},

@@ -306,6 +306,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("a forged header passed the in-browser check: %s", s)
 	}
 	do("the incident after", chromedp.Navigate(ts.URL+"/incidents/"+inc.ID), chromedp.WaitVisible(css("#tl-h")), shot("incident-after"))
+	do("notification draft", chromedp.Navigate(ts.URL+"/incidents/"+inc.ID+"/drafts/nis2-prenotification"), chromedp.WaitVisible(css("#text-h")), shot("draft"))
 	do("log page", chromedp.Navigate(ts.URL+"/evidence-log"), chromedp.WaitVisible(css("#ent-h")), shot("log"))
 	do("sensors page", chromedp.Navigate(ts.URL+"/sensors"), chromedp.WaitVisible(css("#feed")), shot("sensors"))
 	do("session replay",

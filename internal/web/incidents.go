@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vallum/vallum/internal/drafts"
 	"github.com/vallum/vallum/internal/incident"
 )
 
@@ -116,16 +117,19 @@ type incidentData struct {
 	// ExportAvailable: the court bundle part is in this build.
 	ExportAvailable bool
 	CanExport       bool
+	// Drafts are the notification drafts; CanDraft: the user files them.
+	Drafts   []string
+	CanDraft bool
 }
 
-func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, rq *request) {
-	ctx, id := r.Context(), r.PathValue("id")
+// loadIncident reads everything the Incident page (and a notification
+// draft) shows of an incident.
+func (c *Console) loadIncident(ctx context.Context, id string) (incidentData, error) {
 	inc, err := c.desk.GetIncident(ctx, id)
 	if err != nil {
-		c.deskError(w, r, rq, err)
-		return
+		return incidentData{}, err
 	}
-	d := incidentData{Incident: inc, ExportAvailable: c.bundlesAvailable(), CanExport: rq.can(exportRoles...)}
+	d := incidentData{Incident: inc}
 	var ids []string
 	err = errors.Join(
 		get(&d.Timeline, func() ([]incident.TimelineItem, error) { return c.desk.Timeline(ctx, id) }),
@@ -138,19 +142,28 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, rq *reque
 		get(&d.Ransom, func() (incident.RansomTrack, error) { return c.desk.RansomTrack(ctx, id) }),
 	)
 	if err != nil {
-		c.internal(w, r, rq, err)
-		return
+		return incidentData{}, err
 	}
 	for _, e := range ids {
 		item, err := c.desk.GetEvidence(ctx, e)
 		if err != nil {
-			c.internal(w, r, rq, err)
-			return
+			return incidentData{}, err
 		}
 		d.Evidence = append(d.Evidence, item)
 	}
+	return d, nil
+}
+
+func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, rq *request) {
+	d, err := c.loadIncident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.deskError(w, r, rq, err)
+		return
+	}
+	d.ExportAvailable, d.CanExport, d.CanDraft = c.bundlesAvailable(), rq.can(exportRoles...), rq.can(draftRoles...)
+	d.Drafts = drafts.Kinds()
 	d.TimelineSVG = timelineSVG(d.Timeline, rq.lang)
-	c.render(w, r, rq, http.StatusOK, "incident", "incident.title", d, inc.ID)
+	c.render(w, r, rq, http.StatusOK, "incident", "incident.title", d, d.Incident.ID)
 }
 
 // get stores f's result in dst.

@@ -30,7 +30,7 @@ type pageSet map[string]map[string]*template.Template
 
 // pageNames are the templates/<name>.html files that are pages (the
 // others, layout and partials, are shared).
-var pageNames = []string{"signin", "error", "now", "incidents", "incident", "propose", "action", "sensors", "session", "log", "entry"}
+var pageNames = []string{"signin", "error", "now", "incidents", "incident", "propose", "action", "sensors", "session", "log", "entry", "draft"}
 
 func loadPages() (pageSet, error) {
 	ps := pageSet{}

@@ -450,7 +450,7 @@ func TestRoleMatrix(t *testing.T) {
 	e.waitProjected()
 	e.event(sensor.Event{ID: "s1", Time: e.clock.now(), Sensor: "edge-1/ssh", Protocol: "ssh", Kind: sensor.KindCommand, Session: "sess-1", Command: "uname -a"})
 	e.waitProjected()
-	path := strings.NewReplacer("{$}", "", "{index}", "0")
+	path := strings.NewReplacer("{$}", "", "{index}", "0", "{kind}", "gdpr-33")
 	browsers := map[string]*browser{}
 	for role, user := range userOfRole {
 		browsers[role] = e.signedIn(user)
@@ -726,5 +726,36 @@ func TestRansomTrack(t *testing.T) {
 		map[string]string{"X-CSRF-Token": b.csrf})
 	if !strings.Contains(w.Body.String(), "v-conditional") || !strings.Contains(w.Body.String(), "a report to the police or the prosecutor") {
 		t.Fatalf("ransom negotiation preview: %s", w.Body)
+	}
+}
+
+func TestNotificationDraft(t *testing.T) {
+	e := newEnv(t)
+	inc := e.incident("Data breach", incident.High)
+	if _, err := e.srv.Desk.DeclareRegime(context.Background(), actor("ivo"), inc.ID, "gdpr-33", e.clock.now().Add(-2*time.Hour), "customer records exposed"); err != nil {
+		t.Fatal(err)
+	}
+	before := e.srv.Log.Size()
+	b := e.signedIn("dora")
+	if !strings.Contains(b.get("/incidents/"+inc.ID).Body.String(), "/drafts/gdpr-33") {
+		t.Fatal("the incident page does not link the drafts for a filer")
+	}
+	w := b.get("/incidents/" + inc.ID + "/drafts/gdpr-33?draft_lang=it")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), inc.ID) || !strings.Contains(w.Body.String(), "Still to complete") {
+		t.Fatalf("draft page: %d %s", w.Code, w.Body)
+	}
+	w = b.get("/incidents/" + inc.ID + "/drafts/gdpr-33?download=html")
+	if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Disposition"), "attachment;") ||
+		!strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("draft download: %d %v", w.Code, w.Header())
+	}
+	if e.srv.Log.Size() != before {
+		t.Fatal("generating a draft was logged")
+	}
+	if w := b.get("/incidents/" + inc.ID + "/drafts/nope"); w.Code != http.StatusNotFound {
+		t.Fatalf("unknown draft: %d", w.Code)
+	}
+	if strings.Contains(e.signedIn("bea").get("/incidents/"+inc.ID).Body.String(), "/drafts/") {
+		t.Fatal("the drafts are offered to a business owner, who does not file")
 	}
 }
