@@ -554,17 +554,10 @@ func (n *NFTables) Submit(ctx context.Context, ops []nftOp) []error {
 			n.flushReqs(batch)
 		}
 	}
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		// The leader still finishes the batch; the caller stops waiting.
-		for i := range r.errs {
-			if r.errs[i] == nil {
-				r.errs[i] = ctx.Err()
-			}
-		}
-		return slices.Clone(r.errs)
-	}
+	// Wait for the batch even if ctx ends: the caller must learn what the
+	// kernel did, so that the log says exactly that (a batch takes
+	// milliseconds).
+	<-r.done
 	return r.errs
 }
 
