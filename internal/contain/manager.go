@@ -390,7 +390,14 @@ func (e *executor) Execute(ctx context.Context, a incident.Action, permit incide
 		// Roll back what was applied, so that a failed action leaves
 		// nothing behind.
 		var rb *Report
-		if ok := okElements(plan, rep); len(ok.Changes) > 0 {
+		ok := okElements(plan, rep)
+		if _, shared := c.(Lister); !shared {
+			// A call that failed on the network may still have reached
+			// the receiver: release everything (a release is idempotent
+			// and its elements are this action's alone).
+			ok = plan
+		}
+		if len(ok.Changes) > 0 {
 			r, rerr := c.Revert(context.WithoutCancel(ctx), ok)
 			if rerr != nil {
 				r.Detail = "rollback failed: " + rerr.Error()

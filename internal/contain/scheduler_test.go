@@ -81,8 +81,8 @@ func TestSchedulerSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestPartialFailureRollsBack: a webhook that fails reports the element
-// and why; nothing stays applied and the action is failed.
+// TestPartialFailure: a webhook that fails reports the element and why,
+// a release is attempted, and the action is failed.
 func TestPartialFailure(t *testing.T) {
 	e := newDeskEnv(t)
 	rc := &receiver{fail: 100, status: 503, state: map[string]ReadBack{}}
@@ -94,6 +94,11 @@ func TestPartialFailure(t *testing.T) {
 		t.Fatalf("Execute = %v, want the element and its error", err)
 	}
 	got, _ := e.desk.GetAction(context.Background(), a.ID)
+	// The release was attempted too (the receiver may have acted on a
+	// call whose answer was lost); it failed as well, and says so.
+	if !e.hasKind(t, KindFailed, `"rollback":{"outcomes":[{"element":"sensor1","ok":false`) {
+		t.Error("the rollback is not in the failure entry")
+	}
 	if got.State != incident.Failed || len(m.Active()) != 0 || !e.hasKind(t, KindFailed, `"ok":false`) {
 		t.Fatalf("after failure: %s, active %+v", got.State, m.Active())
 	}
