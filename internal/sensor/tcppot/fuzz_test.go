@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"testing"
@@ -187,5 +188,22 @@ func FuzzNTLMAuthenticate(f *testing.F) {
 			a.crackFormat(make([]byte, 8))
 		}
 		sessionSetupBlob(b)
+	})
+}
+
+func FuzzSMB1SessionSetup(f *testing.F) {
+	// A session setup as hydra's smb module sends it (OEM strings).
+	m := make([]byte, 32)
+	copy(m, "\xffSMB\x73")
+	words := make([]byte, 26)
+	binary.LittleEndian.PutUint16(words[14:], 24)
+	binary.LittleEndian.PutUint16(words[16:], 24)
+	body := append(bytes.Repeat([]byte{1}, 48), "administrator\x00\x00Unix\x00Samba\x00"...)
+	f.Add(append(append(append(m, 13), words...), append(binary.LittleEndian.AppendUint16(nil, uint16(len(body))), body...)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseSMB1SessionSetup(b)
+		if err == nil && len(r.LM)+len(r.NT) > len(b) {
+			t.Fatalf("passwords of %d bytes from %d", len(r.LM)+len(r.NT), len(b))
+		}
 	})
 }

@@ -139,7 +139,12 @@ func (s *Server) smb(ctx context.Context, ss *session) {
 		// An SMB1 negotiate offering SMB2: answer with the wildcard.
 		reply = s.smb2Negotiate(neg, 0x02ff)
 	case indexOf(neg.Dialects, "NT LM 0.12") >= 0:
-		reply = s.smb1Negotiate(neg, indexOf(neg.Dialects, "NT LM 0.12"))
+		challenge := newChallenge()
+		if _, err := ss.c.Write(netbios(s.smb1Negotiate(neg, indexOf(neg.Dialects, "NT LM 0.12"), challenge))); err != nil {
+			return
+		}
+		s.smb1Session(ss, challenge)
+		return
 	default:
 		return
 	}
@@ -147,6 +152,113 @@ func (s *Server) smb(ctx context.Context, ss *session) {
 		return
 	}
 	s.smb2Session(ss)
+}
+
+// SMB1 commands and flags used here.
+const (
+	smb1SessionSetupAndX = 0x73
+	smb1FlagsUnicode     = 0x8000
+)
+
+// smb1SessionSetup is what an SMB1 SESSION_SETUP_ANDX request without
+// extended security carries.
+type smb1SessionSetup struct {
+	User, Domain, NativeOS, NativeLanMan string
+	LM, NT                               []byte
+}
+
+// parseSMB1SessionSetup reads an SMB1 SESSION_SETUP_ANDX request of the
+// NT LM 0.12 dialect without extended security (word count 13).
+func parseSMB1SessionSetup(m []byte) (smb1SessionSetup, error) {
+	var r smb1SessionSetup
+	if len(m) < 33+26+2 || !bytes.HasPrefix(m, []byte("\xffSMB")) || m[4] != smb1SessionSetupAndX || m[32] != 13 {
+		return r, fmt.Errorf("%w: not an NT LM 0.12 session setup", errProtocol)
+	}
+	unicode := binary.LittleEndian.Uint16(m[10:])&smb1FlagsUnicode != 0
+	w := m[33:]
+	lmLen := int(binary.LittleEndian.Uint16(w[14:]))
+	ntLen := int(binary.LittleEndian.Uint16(w[16:]))
+	at := 33 + 26 + 2 // offset of the bytes from the header's start
+	if lmLen+ntLen > len(m)-at {
+		return r, fmt.Errorf("%w: passwords past the message", errProtocol)
+	}
+	r.LM = m[at : at+lmLen]
+	r.NT = m[at+lmLen : at+lmLen+ntLen]
+	at += lmLen + ntLen
+	if unicode && at%2 == 1 {
+		at++
+	}
+	for _, dst := range []*string{&r.User, &r.Domain, &r.NativeOS, &r.NativeLanMan} {
+		if at >= len(m) {
+			break
+		}
+		var n int
+		*dst, n = smbString(m[at:], unicode)
+		at += n
+	}
+	return r, nil
+}
+
+// smbString reads a NUL-terminated string (UTF-16LE if unicode) and
+// returns it and the bytes it took.
+func smbString(b []byte, unicode bool) (string, int) {
+	if !unicode {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return clip(string(b), maxValue), len(b)
+		}
+		return clip(string(b[:i]), maxValue), i + 1
+	}
+	var u []uint16
+	i := 0
+	for ; i+1 < len(b); i += 2 {
+		c := binary.LittleEndian.Uint16(b[i:])
+		if c == 0 {
+			i += 2
+			break
+		}
+		u = append(u, c)
+	}
+	return clip(string(utf16.Decode(u)), maxValue), i
+}
+
+// smb1Session records an SMB1 session setup (user, domain, the client's
+// OS and the LM/NTLM responses to challenge) and refuses it with
+// STATUS_LOGON_FAILURE; anything else is recorded and ends the
+// connection.
+func (s *Server) smb1Session(ss *session, challenge []byte) {
+	m, err := readNetBIOS(ss.r)
+	if err != nil {
+		return
+	}
+	if len(m) < 33 || !bytes.HasPrefix(m, []byte("\xffSMB")) {
+		return
+	}
+	if m[4] != smb1SessionSetupAndX {
+		ss.command("smb1 command "+strconv.Itoa(int(m[4])), nil)
+		return
+	}
+	r, err := parseSMB1SessionSetup(m)
+	if err != nil {
+		ss.command("smb1 session setup", map[string]string{"error": err.Error()})
+		return
+	}
+	d := map[string]string{"domain": r.Domain, "native_os": r.NativeOS, "native_lanman": r.NativeLanMan, "challenge": fmt.Sprintf("%x", challenge)}
+	if h := (ntlmAuth{User: r.User, Domain: r.Domain, LM: r.LM, NT: r.NT}).crackFormat(challenge); h != "" {
+		d["ntlm_response"] = clip(h, 2048)
+	}
+	user := r.User
+	if r.Domain != "" {
+		user = r.Domain + "\\" + r.User
+	}
+	ss.auth(sensor.Credentials{Method: "ntlm", Username: user}, d)
+	// An error answer: the request's header with the status set, no words,
+	// no bytes.
+	reply := append([]byte(nil), m[:32]...)
+	binary.LittleEndian.PutUint32(reply[5:], statusLogonFailure)
+	reply[9] |= 0x80 // reply
+	reply = append(reply, 0, 0, 0)
+	ss.c.Write(netbios(reply))
 }
 
 // SMB2 commands and statuses used here.
@@ -346,7 +458,7 @@ func (s *Server) smb2Negotiate(neg smbNegotiate, dialect uint16) []byte {
 // smb1Negotiate is an SMB1 NT LM 0.12 NEGOTIATE response without
 // extended security, with the workgroup and server name, as a Windows 7
 // to 10 host with SMB1 on sends it.
-func (s *Server) smb1Negotiate(neg smbNegotiate, dialect int) []byte {
+func (s *Server) smb1Negotiate(neg smbNegotiate, dialect int, challenge []byte) []byte {
 	var b bytes.Buffer
 	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
 	b.WriteString("\xffSMBr")
@@ -372,8 +484,6 @@ func (s *Server) smb1Negotiate(neg smbNegotiate, dialect int) []byte {
 	domain := utf16z(s.cfg.Workgroup)
 	server := utf16z(s.cfg.Hostname)
 	le(uint16(8 + len(domain) + len(server)))
-	challenge := make([]byte, 8)
-	rand.Read(challenge)
 	b.Write(challenge)
 	b.Write(domain)
 	b.Write(server)
