@@ -360,6 +360,16 @@ func TestProposeApproveExecute(t *testing.T) {
 		t.Fatalf("a preview was logged: log size %d → %d", before, e.srv.Log.Size())
 	}
 
+	// Without JavaScript, the form's preview button renders the same answer,
+	// unlogged.
+	w = paola.post("/incidents/"+inc.ID+"/actions", url.Values{"kind": {"remote_access"}, "target": {"203.0.113.9"}, "op": {"preview"}})
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "v-deny") || !strings.Contains(w.Body.String(), "Preview: not logged") {
+		t.Fatalf("preview button: got %d: %s", w.Code, w.Body)
+	}
+	if e.srv.Log.Size() != before {
+		t.Fatalf("the preview button logged: log size %d → %d", before, e.srv.Log.Size())
+	}
+
 	// The denied proposal is logged with its decision, and shows why.
 	w = paola.post("/incidents/"+inc.ID+"/actions", url.Values{"kind": {"remote_access"}, "target": {"203.0.113.9"}, "op": {"propose"}})
 	if w.Code != http.StatusSeeOther {
