@@ -278,7 +278,7 @@ func TestSlowloris(t *testing.T) {
 		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-a: b\r\n"))
 	}
 	dialed := time.Since(start)
-	if h := p.s.held(); h > perSource {
+	if h := p.s.Stats().Held; h > perSource {
 		t.Errorf("%d connections held, want at most %d", h, perSource)
 	}
 	// Trickle a header byte on every connection for a while: a byte
@@ -306,10 +306,10 @@ func TestSlowloris(t *testing.T) {
 		t.Logf("dialling took %v, longer than the timeout: the per-source cap was not exercised", dialed)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.s.held() != 0 && time.Now().Before(deadline) {
+	for p.s.Stats().Held != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if h := p.s.held(); h != 0 {
+	if h := p.s.Stats().Held; h != 0 {
 		t.Errorf("%d connections still held after all were cut", h)
 	}
 	if st := p.s.Stats(); st.Requests != 0 {

@@ -76,6 +76,3 @@ func (c *limitedConn) Close() error {
 }
 
 var _ net.Conn = (*limitedConn)(nil)
-
-// Held returns the connections held now (for tests).
-func (s *Server) held() int { return s.gate.Held() }

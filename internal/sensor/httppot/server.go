@@ -53,11 +53,13 @@ type Stats struct {
 	Refused int64
 	// Truncated is how many request bodies were cut at MaxBody.
 	Truncated int64
+	// Held is how many connections are open now.
+	Held int
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), Refused: s.refused.Load(), Truncated: s.truncated.Load()}
+	return Stats{Requests: s.requests.Load(), Refused: s.refused.Load(), Truncated: s.truncated.Load(), Held: s.gate.Held()}
 }
 
 // New checks cfg (defaults filled in), opens the quarantine and, if HTTPS
