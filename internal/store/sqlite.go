@@ -172,6 +172,9 @@ func (d *DB) CheckHead(ctx context.Context, l *evidence.Log) error {
 func (d *DB) Project(ctx context.Context, l *evidence.Log, witnessPath string, logger *slog.Logger) error {
 	var next int64
 	if err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx)+1, 0) FROM log_entries`).Scan(&next); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	for {
@@ -180,6 +183,11 @@ func (d *DB) Project(ctx context.Context, l *evidence.Log, witnessPath string, l
 		if size > next {
 			n, err := d.project(ctx, l, next, size, cp)
 			if err != nil {
+				if ctx.Err() != nil {
+					// Shutting down: the next start resumes from the
+					// last committed transaction.
+					return nil
+				}
 				return fmt.Errorf("couldn't project entries from %d: %w", next, err)
 			}
 			next = n
