@@ -179,6 +179,13 @@ func TestBrowser(t *testing.T) {
 	do("sign-in page", chromedp.Navigate(ts.URL+"/signin?lang=en"), chromedp.WaitVisible(css("#user")), shot("signin"))
 	signIn("paola")
 	do("now page", shot("now"))
+	// The live feed: an event logged now appears without reloading.
+	e.event(sensor.Event{ID: "live-feed", Time: e.clock.now(), Sensor: "edge-1/ssh", Protocol: "ssh", Kind: sensor.KindCommand,
+		Session: "ssh-feed", Src: sensor.Endpoint{IP: "198.51.100.99", Port: 1}, Command: "echo live-feed-check"})
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("feed").textContent.includes("live-feed-check")`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("the live feed did not show a new event: %v", err)
+	}
 	if s := text("main"); !strings.Contains(s, "Ransomware on the PACS") || !strings.Contains(s, "pre-notification") {
 		t.Fatalf("the Now page lacks the incident or its due clock: %s", s)
 	}
