@@ -135,8 +135,8 @@ type loggedEvent struct {
 // and the honeytoken hits: the most recent ones.
 const maxStatEvents = 5000
 
-// eventCache keeps the latest read of the recent events for a few
-// seconds while the log does not grow. It is safe for concurrent use.
+// eventCache keeps the latest read of the recent events (see
+// recentLogged for how long). It is safe for concurrent use.
 type eventCache struct {
 	mu     sync.Mutex
 	size   int64         // guarded by mu: the log size when read
@@ -150,7 +150,11 @@ func (c *Console) recentLogged(ctx context.Context) ([]loggedEvent, error) {
 	size := c.srv.Log.Size()
 	c.events.mu.Lock()
 	defer c.events.mu.Unlock()
-	if c.events.events != nil && c.events.size == size && time.Since(c.events.at) < 5*time.Second {
+	// Reused while the log has not grown (for a minute at most), and for
+	// two seconds whatever happens: several people watching a busy
+	// incident share one read.
+	age := time.Since(c.events.at)
+	if c.events.events != nil && ((c.events.size == size && age < time.Minute) || age < 2*time.Second) {
 		return c.events.events, nil
 	}
 	idx, err := c.eventIndexes(ctx, -1, maxStatEvents)
