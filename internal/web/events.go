@@ -2,13 +2,13 @@ package web
 
 import (
 	"cmp"
-	"sync"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vallum/vallum/internal/evidence"

@@ -181,4 +181,3 @@ func (c *Console) addNote(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	http.Redirect(w, r, "/incidents/"+url.PathEscape(id)+"#notes", http.StatusSeeOther)
 }
-

@@ -3,19 +3,16 @@ package web
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"embed"
-	"encoding/json"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/incident"
 )
 
@@ -179,25 +176,11 @@ func funcs(lang string) template.FuncMap {
 			}
 			return t.In(incident.Rome).Format("02/01/06 15:04:05.000")
 		},
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		// until is the time left until t, in words ("3 h 12 min";
-		// negative when past).
-		"until":  func(now, t time.Time) string { return humanDuration(t.Sub(now)) },
-		"past":   func(now, t time.Time) bool { return !t.IsZero() && t.Before(now) },
-		"join":   strings.Join,
-		"has":    slices.Contains[[]string],
-		"roleOK": func(roles []string, role string) bool { return slices.Contains(roles, role) },
-		"json": func(v any) string {
-			b, err := json.MarshalIndent(v, "", "  ")
-			if err != nil {
-				return err.Error()
-			}
-			return string(b)
-		},
+		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"join":    strings.Join,
+		"has":     slices.Contains[[]string],
 		"missing": func(m string) string { return missingText(lang, m) },
 		"label":   func(prefix, v string) string { return label(lang, prefix, v) },
-		"base":    path.Base,
-		"add":     func(a, b int) int { return a + b },
 		"short": func(s string, n int) string {
 			if len(s) <= n {
 				return s
@@ -215,29 +198,7 @@ func funcs(lang string) template.FuncMap {
 		"severities": func() []string { return []string{"critical", "high", "medium", "low"} },
 		"list":       func(s ...string) []string { return s },
 		"kindclass":  kindClass,
-		"isAdmin": func(roles []string) bool { return slices.Contains(roles, api.RoleAdmin) },
 	}
-}
-
-// humanDuration writes d as days, hours and minutes, with a minus sign
-// when negative.
-func humanDuration(d time.Duration) string {
-	sign := ""
-	if d < 0 {
-		sign, d = "−", -d
-	}
-	d = d.Round(time.Minute)
-	days := d / (24 * time.Hour)
-	d -= days * 24 * time.Hour
-	h := d / time.Hour
-	m := (d - h*time.Hour) / time.Minute
-	switch {
-	case days > 0:
-		return fmt.Sprintf("%s%d d %d h", sign, days, h)
-	case h > 0:
-		return fmt.Sprintf("%s%d h %02d min", sign, h, m)
-	}
-	return fmt.Sprintf("%s%d min", sign, m)
 }
 
 // label translates a value of a closed vocabulary (a verdict, a state, a
