@@ -28,8 +28,10 @@ import (
 	"github.com/vallum/vallum/internal/incident"
 )
 
-// Config is what the console is built from. Srv's fields (Desk, Log, DB,
-// Guard, Users, AdminToken) must be set.
+// Config is what the console is built from. Srv's Desk, Log, DB, Guard
+// and AdminToken must be set (Users for user sign-in). The optional
+// services Srv.Contain, Srv.Bundles and Srv.Honeytokens are read at each
+// request: the pages show "not available" for those that are nil.
 type Config struct {
 	Srv    *api.Server
 	Logger *slog.Logger
@@ -50,7 +52,8 @@ type Config struct {
 }
 
 // Console serves the console. Its fields are set by New and not changed
-// afterwards; sessions, throttle, preview and check guard themselves.
+// afterwards; sessions, throttle, preview, check and events guard
+// themselves.
 type Console struct {
 	cfg      Config
 	srv      *api.Server
