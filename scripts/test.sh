@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	# command:package for every outside program a test drives.
 	need=()
 	for pair in gcc:gcc openssl:openssl ssh:openssh-client sshpass:sshpass nmap:nmap hydra:hydra \
-		curl:curl nft:nftables ip:iproute2 unbound:unbound dig:dnsutils chromium:chromium pdftoppm:poppler-utils; do
+		curl:curl redis-cli:redis-tools mysql:mariadb-client nft:nftables ip:iproute2 unbound:unbound dig:dnsutils chromium:chromium pdftoppm:poppler-utils; do
 		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 	done
 	if [ ${#need[@]} -gt 0 ]; then
