@@ -250,15 +250,7 @@ func (a *Authority) IssueGo(t testing.TB, name string, eku []x509.ExtKeyUsage, c
 
 func readCert(t testing.TB, path string) *x509.Certificate {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := pem.Decode(b)
-	if p == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	c, err := x509.ParseCertificate(p.Bytes)
+	c, err := x509.ParseCertificate(readPEM(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +258,16 @@ func readCert(t testing.TB, path string) *x509.Certificate {
 }
 
 func readKey(t testing.TB, path string) crypto.Signer {
+	t.Helper()
+	k, err := x509.ParsePKCS8PrivateKey(readPEM(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.(crypto.Signer)
+}
+
+// readPEM returns the bytes of the first PEM block in the file at path.
+func readPEM(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -275,9 +277,5 @@ func readKey(t testing.TB, path string) crypto.Signer {
 	if p == nil {
 		t.Fatalf("%s: no PEM block", path)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(p.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.(crypto.Signer)
+	return p.Bytes
 }
