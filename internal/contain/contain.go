@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -177,6 +178,21 @@ var (
 	// ErrNoConnector is returned when no connector serves an action.
 	ErrNoConnector = errors.New("no connector for this action")
 )
+
+// judge sets OK and Detail from the elements observed: OK when each is
+// present as wanted, otherwise Detail names those that are not.
+func (obs *Observation) judge(present bool) {
+	var wrong []string
+	for _, o := range obs.Elements {
+		if o.Present != present {
+			wrong = append(wrong, o.Element)
+		}
+	}
+	if len(wrong) > 0 {
+		obs.OK = false
+		obs.Detail = fmt.Sprintf("want %s, observed otherwise: %s", want(present), strings.Join(wrong, ", "))
+	}
+}
 
 func want(present bool) string {
 	if present {

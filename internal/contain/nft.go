@@ -815,7 +815,6 @@ func (n *NFTables) Verify(ctx context.Context, p Plan, present bool) (Observatio
 	}
 	// One small request per element and end: the cost does not grow with
 	// the set (a dump of the whole set would).
-	var wrong []string
 	for _, c := range p.Changes {
 		o := Observed{Element: c.Element}
 		pfx, err := ParsePrefix(c.Element)
@@ -855,15 +854,9 @@ func (n *NFTables) Verify(ctx context.Context, p Plan, present bool) (Observatio
 				o.Detail += fmt.Sprintf(", expires in %s", exp.Round(time.Second))
 			}
 		}
-		if o.Present != present {
-			wrong = append(wrong, c.Element)
-		}
 		obs.Elements = append(obs.Elements, o)
 	}
-	if len(wrong) > 0 {
-		obs.OK = false
-		obs.Detail = fmt.Sprintf("want %s, observed otherwise: %s", want(present), strings.Join(wrong, ", "))
-	}
+	obs.judge(present)
 	return obs, nil
 }
 

@@ -391,7 +391,6 @@ func (r *RPZ) Verify(ctx context.Context, p Plan, present bool) (Observation, er
 		return Observation{}, err
 	}
 	obs := Observation{At: time.Now().UTC(), Want: want(present), OK: true}
-	var wrong []string
 	for _, c := range p.Changes {
 		name, _ := perimeter.NormalizeHost(c.Element)
 		_, inZone := z.Names[name]
@@ -402,15 +401,9 @@ func (r *RPZ) Verify(ctx context.Context, p Plan, present bool) (Observation, er
 			o.Present = sunk
 			o.Detail += "; resolver " + r.cfg.Resolver + " answered " + ans
 		}
-		if o.Present != present {
-			wrong = append(wrong, c.Element)
-		}
 		obs.Elements = append(obs.Elements, o)
 	}
-	if len(wrong) > 0 {
-		obs.OK = false
-		obs.Detail = fmt.Sprintf("want %s, observed otherwise: %s", want(present), strings.Join(wrong, ", "))
-	}
+	obs.judge(present)
 	return obs, nil
 }
 
