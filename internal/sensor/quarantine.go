@@ -192,7 +192,7 @@ func (q *Quarantine) Link(name, path string) (PayloadRef, error) {
 	if err := os.Link(path, final); err == nil {
 		q.used += n
 		q.mu.Unlock()
-		return ref, syncDir(q.dir)
+		return ref, SyncDir(q.dir)
 	}
 	q.mu.Unlock()
 	f, err = os.Open(path)
@@ -307,7 +307,7 @@ func (c *Capture) Commit() (PayloadRef, error) {
 	if err := c.q.place(tmp, ref.SHA256, c.kept); err != nil {
 		return PayloadRef{}, err
 	}
-	if err := syncDir(c.q.dir); err != nil {
+	if err := SyncDir(c.q.dir); err != nil {
 		return PayloadRef{}, err
 	}
 	return ref, nil
@@ -386,17 +386,4 @@ func validSHA256(s string) bool {
 		}
 	}
 	return true
-}
-
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync directory %s: %w", dir, err)
-	}
-	return nil
 }

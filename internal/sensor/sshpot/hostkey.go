@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vallum/vallum/internal/sensor"
 )
 
 // hostKeyFiles names each host key type's file, as OpenSSH names them.
@@ -89,49 +91,13 @@ func loadOrCreateHostKey(path, typ, comment string) (ssh.Signer, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := sensor.WriteFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, false, err
 	}
 	pub := append(ssh.MarshalAuthorizedKey(s.PublicKey()), nil...)
 	pub = append(pub[:len(pub)-1], []byte(" "+comment+"\n")...)
-	if err := writeFileAtomic(path+".pub", pub, 0o644); err != nil {
+	if err := sensor.WriteFileAtomic(path+".pub", pub, 0o644); err != nil {
 		return nil, false, err
 	}
 	return s, true, nil
-}
-
-// writeFileAtomic writes b to path through a synced temporary file, so
-// path holds either nothing or all of b.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return fmt.Errorf("couldn't create %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't set the mode of %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("couldn't write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("couldn't write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
