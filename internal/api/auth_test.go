@@ -14,57 +14,21 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/incident"
+	"github.com/vallum/vallum/internal/testenv"
 )
-
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // authServer is a test server with a user store, a fake clock and its
 // server log captured.
 type authServer struct {
 	*testServer
 	srv    *Server
-	clock  *fakeClock
-	logged *syncBuffer
+	clock  *testenv.Clock
+	logged *testenv.Buffer
 }
 
 // newAuthServer serves the log and database of newTestServer through a
@@ -84,8 +48,8 @@ func newAuthServer(t *testing.T) *authServer {
 	if err := g.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: time.Now().UTC()} // the log stamps entries with the real clock
-	logged := &syncBuffer{}
+	clock := testenv.NewClock(time.Now().UTC()) // the log stamps entries with the real clock
+	logged := &testenv.Buffer{}
 	s := &Server{
 		Log: base.log, DB: base.db, Guard: g, Users: users, Clock: clock.Now, VKey: base.vkey,
 		Logger: slog.New(slog.NewTextHandler(logged, nil)), MaxBody: 1 << 16, AdminToken: sha256.Sum256([]byte(testToken)),

@@ -2,53 +2,21 @@ package bundle
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/perimeter"
 	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/testenv"
 	"github.com/vallum/vallum/internal/tsa"
 	"github.com/vallum/vallum/internal/tsa/tsatest"
 	"github.com/vallum/vallum/policies"
 )
 
 const testOrigin = "bundle-test.vallum.example/log"
-
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// decider is the guardrail as the desk's Decider, logging each decision in
-// the server's record format (api.DecisionRecord).
-type decider struct {
-	engine *guard.Engine
-	perim  *perimeter.Perimeter
-	log    *evidence.Log
-}
-
-func (d *decider) Decide(ctx context.Context, req guard.Request, inc string) (guard.Decision, error) {
-	now := time.Now()
-	dec := d.engine.Decide(req, d.perim, now)
-	body, _ := json.Marshal(req)
-	payload, _ := json.Marshal(struct {
-		Request   json.RawMessage `json:"request"`
-		Decision  guard.Decision  `json:"decision"`
-		DecidedAt time.Time       `json:"decided_at"`
-	}{body, dec, now})
-	r, err := d.log.Append(ctx, evidence.Record{Kind: incident.DecisionKind, Actor: "vallum", Incident: inc, Payload: payload})
-	if err != nil {
-		return guard.Decision{}, err
-	}
-	dec.Receipt = &guard.Receipt{Index: r.Index, LeafHash: r.LeafHash.String()}
-	return dec, nil
-}
 
 type env struct {
 	log      *evidence.Log
@@ -63,39 +31,14 @@ type env struct {
 func newEnv(t testing.TB, withTSA bool) *env {
 	t.Helper()
 	dir := t.TempDir()
-	skey, vkey, err := evidence.GenerateKey(testOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
-	files, err := store.OpenFiles(filepath.Join(dir, "log"), discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := evidence.Open(evidence.Config{Origin: testOrigin, Signer: signer, Verifier: verifier, Storage: files, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); files.Close() })
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := guard.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := perimeter.New(perimeter.File{
+	l, vkey := testenv.Log(t, dir, testOrigin)
+	db := testenv.DB(t, dir)
+	perim := perimeter.File{
 		Networks: []perimeter.Network{{CIDR: "10.0.0.0/8"}},
 		Assets:   []perimeter.Asset{{Name: "ws7", Addresses: []string{"10.3.0.7"}}},
 		Devices:  []perimeter.Device{{Name: "fw-edge", Kind: "firewall"}},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	desk, err := incident.Open(context.Background(), db, l, &decider{engine: eng, perim: p, log: l}, nil)
+	desk, err := incident.Open(context.Background(), db, l, testenv.NewDecider(t, perim, l, incident.DecisionKind, "vallum"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +50,14 @@ func newEnv(t testing.TB, withTSA bool) *env {
 	if withTSA {
 		e.tsa = tsatest.Start(t, tsatest.Options{ESSCertIDAlg: "sha256", Name: "Bundle Test TSA"})
 		pool, _ := tsa.PoolFromPEM(e.tsa.CAPEM)
-		e.anchorer = &tsa.Anchorer{Log: l, Store: st, Logger: discard(),
+		e.anchorer = &tsa.Anchorer{Log: l, Store: st, Logger: testenv.Discard(),
 			Authorities: []*tsa.Authority{{Name: "test-tsa", URL: e.tsa.URL, Roots: pool, RootsPEM: e.tsa.CAPEM}}}
 	}
 	return e
 }
 
 func (e *env) deps() Deps {
-	return Deps{Log: e.log, DB: e.db, Desk: e.desk, Anchors: e.anchors, VKey: e.vkey, Packs: policies.FS(), Version: "test", Logger: discard(),
+	return Deps{Log: e.log, DB: e.db, Desk: e.desk, Anchors: e.anchors, VKey: e.vkey, Packs: policies.FS(), Version: "test", Logger: testenv.Discard(),
 		Clock: func() time.Time { return time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC) }}
 }
 

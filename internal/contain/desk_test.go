@@ -2,24 +2,18 @@ package contain
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/netip"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/perimeter"
-	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/testenv"
 )
 
 // deskPerimeter is what the guardrail decides with: the firewall and
@@ -31,71 +25,18 @@ var deskPerimeter = perimeter.File{
 	Devices:  []perimeter.Device{{Name: "fw-host", Kind: "firewall"}, {Name: "dns1", Kind: "resolver"}, {Name: "edr", Kind: "edr"}},
 }
 
-// decider is the guardrail as the server runs it: decide, log, return.
-type decider struct {
-	engine *guard.Engine
-	perim  *perimeter.Perimeter
-	log    incident.Log
-}
-
-func (d *decider) Decide(ctx context.Context, req guard.Request, inc string) (guard.Decision, error) {
-	now := time.Now()
-	dec := d.engine.Decide(req, d.perim, now)
-	body, _ := json.Marshal(req)
-	payload, _ := json.Marshal(struct {
-		Request   json.RawMessage `json:"request"`
-		Decision  guard.Decision  `json:"decision"`
-		DecidedAt time.Time       `json:"decided_at"`
-	}{body, dec, now})
-	r, err := d.log.Append(ctx, evidence.Record{Kind: incident.DecisionKind, Actor: "guardrail", Incident: inc, Payload: payload})
-	if err != nil {
-		return guard.Decision{}, err
-	}
-	dec.Receipt = &guard.Receipt{Index: r.Index, LeafHash: r.LeafHash.String()}
-	return dec, nil
-}
-
 type deskEnv struct {
 	log  *evidence.Log
 	desk *incident.Desk
 	inc  string
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func newDeskEnv(t testing.TB) *deskEnv {
 	t.Helper()
 	dir := t.TempDir()
-	const origin = "contain-test.vallum.example/log"
-	skey, vkey, err := evidence.GenerateKey(origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
-	files, err := store.OpenFiles(filepath.Join(dir, "log"), discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := evidence.Open(evidence.Config{Origin: origin, Signer: signer, Verifier: verifier, Storage: files, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); files.Close() })
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := guard.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := perimeter.New(deskPerimeter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desk, err := incident.Open(context.Background(), db, l, &decider{engine: eng, perim: p, log: l}, nil)
+	l, _ := testenv.Log(t, dir, "contain-test.vallum.example/log")
+	db := testenv.DB(t, dir)
+	desk, err := incident.Open(context.Background(), db, l, testenv.NewDecider(t, deskPerimeter, l, incident.DecisionKind, "guardrail"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +102,7 @@ func (e *deskEnv) hasKind(t testing.TB, kind, substr string) bool {
 func newManager(t testing.TB, e *deskEnv, perim *perimeter.Perimeter, conns ...Connector) *Manager {
 	t.Helper()
 	m, err := Open(context.Background(), Options{
-		Log: e.log, Desk: e.desk, Perimeter: func() *perimeter.Perimeter { return perim }, Connectors: conns, Logger: discard(),
+		Log: e.log, Desk: e.desk, Perimeter: func() *perimeter.Perimeter { return perim }, Connectors: conns, Logger: testenv.Discard(),
 		Safety: Safety{Self: []netipPrefix{mustPrefix(bAddr4)}, MaxElements: 16, MinBits4: 16, MinBits6: 32},
 	})
 	if err != nil {

@@ -2,19 +2,13 @@ package incident
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
-	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/perimeter"
 	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/testenv"
 )
 
 const testOrigin = "incident-test.vallum.example/log"
@@ -26,85 +20,19 @@ var testPerimeter = perimeter.File{
 	Devices:  []perimeter.Device{{Name: "fw-edge", Kind: "firewall"}},
 }
 
-// engineDecider is a real Decider: the default rule pack, a perimeter, the
-// real clock, and the decision appended to the log in the server's record
-// format before it is returned.
-type engineDecider struct {
-	engine *guard.Engine
-	perim  *perimeter.Perimeter
-	log    Log
-}
-
-func (e *engineDecider) Decide(ctx context.Context, req guard.Request, incident string) (guard.Decision, error) {
-	now := time.Now()
-	d := e.engine.Decide(req, e.perim, now)
-	body, err := json.Marshal(req)
-	if err != nil {
-		return guard.Decision{}, err
-	}
-	payload, err := json.Marshal(struct {
-		Request   json.RawMessage `json:"request"`
-		Decision  guard.Decision  `json:"decision"`
-		DecidedAt time.Time       `json:"decided_at"`
-	}{body, d, now})
-	if err != nil {
-		return guard.Decision{}, err
-	}
-	r, err := e.log.Append(ctx, evidence.Record{Kind: DecisionKind, Actor: "guardrail", Incident: incident, Payload: payload})
-	if err != nil {
-		return guard.Decision{}, err
-	}
-	d.Receipt = &guard.Receipt{Index: r.Index, LeafHash: r.LeafHash.String()}
-	return d, nil
-}
-
 type env struct {
 	log  *evidence.Log
 	db   *store.DB
 	desk *Desk
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // newEnv opens a real evidence log, a real SQLite database and a desk in
 // dir.
 func newEnv(t testing.TB, dir string) *env {
 	t.Helper()
-	skey, vkey, err := evidence.GenerateKey(testOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := store.OpenFiles(filepath.Join(dir, "log"), discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := evidence.Open(evidence.Config{Origin: testOrigin, Signer: signer, Verifier: verifier, Storage: files, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); files.Close() })
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := guard.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := perimeter.New(testPerimeter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desk, err := Open(context.Background(), db, l, &engineDecider{engine: eng, perim: p, log: l}, nil)
+	l, _ := testenv.Log(t, dir, testOrigin)
+	db := testenv.DB(t, dir)
+	desk, err := Open(context.Background(), db, l, testenv.NewDecider(t, testPerimeter, l, DecisionKind, "guardrail"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/sensor"
 	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/testenv"
 	"github.com/vallum/vallum/internal/tsa"
 	"github.com/vallum/vallum/policies"
 )
@@ -35,46 +35,17 @@ type testEnv struct {
 	console *Console
 	h       http.Handler
 	admin   string // the bootstrap admin token
-	clock   *fakeClock
-	logs    *syncBuffer
+	clock   fakeClock
+	logs    *testenv.Buffer
 	tokens  map[string]string // user → token
 }
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the console's settable clock, under the names the tests
+// use.
+type fakeClock struct{ *testenv.Clock }
 
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func (c fakeClock) now() time.Time          { return c.Now() }
+func (c fakeClock) advance(d time.Duration) { c.Advance(d) }
 
 // testUsers are created by newEnv: one per role, and a few people.
 var testUsers = map[string][]string{
@@ -100,11 +71,11 @@ var userOfRole = map[string]string{
 func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	// A minute ahead of the log's own (real) clock, so that entries the
 	// log times are never in the console's future.
-	clock := &fakeClock{t: time.Now().UTC().Add(time.Minute).Truncate(time.Second)}
+	clock := fakeClock{testenv.NewClock(time.Now().UTC().Add(time.Minute).Truncate(time.Second))}
 	keys, _, err := evidence.LoadOrCreateKeys(dir, "")
 	if err != nil {
 		t.Fatal(err)
