@@ -72,33 +72,32 @@ func (s *Server) auth(h http.HandlerFunc) http.Handler { return s.authorize(h) }
 // PrincipalFrom.
 func (s *Server) authorize(h http.HandlerFunc, roles ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := remoteIP(r)
-		if wait := s.failures.blocked(ip, s.now()); wait > 0 {
-			s.Logger.Warn("throttled API authentication", "remote", r.RemoteAddr, "path", r.URL.Path, "retry_after", wait)
-			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			tok = ""
+		}
+		p, err := s.Authenticate(r.Context(), r.RemoteAddr, strings.TrimSpace(tok))
+		var throttled *ThrottledError
+		var reason *AuthError
+		switch {
+		case errors.As(err, &throttled):
+			s.Logger.Warn("throttled API authentication", "remote", r.RemoteAddr, "path", r.URL.Path, "retry_after", throttled.Wait)
+			w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfter()))
 			writeError(w, http.StatusTooManyRequests, "too many failed authentication attempts from your address; retry later")
 			return
-		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok = strings.TrimSpace(tok)
-		if !ok || tok == "" {
+		case errors.Is(err, ErrNoToken):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vallum"`)
 			writeError(w, http.StatusUnauthorized, "this endpoint needs a bearer token (Authorization: Bearer <token>)")
 			return
-		}
-		p, err := s.authenticate(r.Context(), tok)
-		if err != nil {
-			var reason *authError
-			if !errors.As(err, &reason) {
-				s.internalError(w, r, err)
-				return
-			}
-			s.failures.fail(ip, s.now())
+		case errors.As(err, &reason):
 			// Never the token: only where the attempt came from and why
 			// it failed.
-			s.Logger.Warn("rejected API token", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", reason.reason, "user", reason.user)
+			s.Logger.Warn("rejected API token", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", reason.Reason, "user", reason.User)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vallum", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid token")
+			return
+		case err != nil:
+			s.internalError(w, r, err)
 			return
 		}
 		if len(roles) > 0 && !slices.ContainsFunc(roles, p.Has) {
@@ -110,34 +109,108 @@ func (s *Server) authorize(h http.HandlerFunc, roles ...string) http.Handler {
 	})
 }
 
-// authError is a rejected credential; reason and user are for the server
-// log only.
-type authError struct {
-	reason string
-	user   string
+// AuthError is a rejected credential. Reason and User are for the server
+// log only: a client is told no more than that the credential is invalid.
+type AuthError struct {
+	Reason string
+	// User is who the credential names or belongs to, when known.
+	User string
 }
 
-func (e *authError) Error() string { return "authentication failed: " + e.reason }
+func (e *AuthError) Error() string { return "authentication failed: " + e.Reason }
 
-// authenticate returns the principal of tok, an *authError if tok is not a
-// valid credential, or another error if it couldn't be checked.
-func (s *Server) authenticate(ctx context.Context, tok string) (Principal, error) {
-	sum := sha256.Sum256([]byte(tok))
+// ThrottledError refuses an attempt from an address that failed too
+// often (maxFailures within failureWindow); Wait is how long it must
+// still wait.
+type ThrottledError struct {
+	Wait time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed authentication attempts; retry in %v", e.Wait)
+}
+
+// RetryAfter is Wait in whole seconds, rounded up, for a Retry-After
+// header.
+func (e *ThrottledError) RetryAfter() int { return int((e.Wait + time.Second - 1) / time.Second) }
+
+// ErrNoToken means no token was given. It is not a failed attempt: it
+// does not count towards the throttle.
+var ErrNoToken = errors.New("no token")
+
+// Authenticate returns the principal holding token (the bootstrap admin
+// token or a user's API token), with the API's throttle of failed
+// attempts per remote address. remoteAddr is the connection's address
+// (http.Request.RemoteAddr): forwarding headers are not trusted, a client
+// could set them to dodge the throttle. Errors: *ThrottledError while the
+// address must wait (the token is not even checked), ErrNoToken for an
+// empty token, *AuthError for a credential that does not authenticate
+// (counted against the address), another error if the token couldn't be
+// checked. The API's bearer tokens and the console's sign-in
+// (AuthenticateAs) share one count.
+func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (Principal, error) {
+	return s.attempt(ctx, remoteAddr, token, func(Principal) bool { return true })
+}
+
+// AuthenticateAs is Authenticate for a caller who says who they are: a
+// token that authenticates someone other than user is rejected, and
+// counted, like an invalid one.
+func (s *Server) AuthenticateAs(ctx context.Context, remoteAddr, user, token string) (Principal, error) {
+	return s.attempt(ctx, remoteAddr, token, func(p Principal) bool { return p.Name == user })
+}
+
+// attempt is Authenticate, accepting only a principal that ok accepts.
+func (s *Server) attempt(ctx context.Context, remoteAddr, token string, ok func(Principal) bool) (Principal, error) {
+	ip, now := hostOf(remoteAddr), s.now()
+	if wait := s.failures.blocked(ip, now); wait > 0 {
+		return Principal{}, &ThrottledError{Wait: wait}
+	}
+	if token == "" {
+		return Principal{}, ErrNoToken
+	}
+	p, err := s.authenticate(ctx, token)
+	if err == nil && !ok(p) {
+		p, err = Principal{}, &AuthError{Reason: "token of another user", User: p.Name}
+	}
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		s.failures.fail(ip, now)
+	}
+	return p, err
+}
+
+// TokenHolder returns the principal holding the token whose SHA-256 is
+// sum, as Authenticate does but without the throttle: it re-checks a
+// token that already authenticated (a console session keeps only the
+// token's hash), so that revoking the token or disabling its user takes
+// effect at once. Errors: *AuthError for a token that no longer
+// authenticates, another error if it couldn't be checked.
+func (s *Server) TokenHolder(ctx context.Context, sum [sha256.Size]byte) (Principal, error) {
 	if subtle.ConstantTimeCompare(sum[:], s.AdminToken[:]) == 1 {
 		return Principal{Name: adminName, Roles: []string{RoleAdmin}}, nil
 	}
-	if s.Users == nil || !strings.HasPrefix(tok, tokenPrefix) {
-		return Principal{}, &authError{reason: "unknown token"}
+	if s.Users == nil {
+		return Principal{}, &AuthError{Reason: "unknown token"}
 	}
 	return s.Users.authenticate(ctx, sum, s.now())
 }
 
-// remoteIP is the host part of r.RemoteAddr. Forwarding headers are not
-// trusted: a client could set them to dodge throttling.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// authenticate returns the principal of tok, an *AuthError if tok is not a
+// valid credential, or another error if it couldn't be checked.
+func (s *Server) authenticate(ctx context.Context, tok string) (Principal, error) {
+	sum := sha256.Sum256([]byte(tok))
+	if !strings.HasPrefix(tok, tokenPrefix) && subtle.ConstantTimeCompare(sum[:], s.AdminToken[:]) != 1 {
+		return Principal{}, &AuthError{Reason: "unknown token"}
+	}
+	return s.TokenHolder(ctx, sum)
+}
+
+// hostOf is the host part of a connection's remote address (the whole
+// address if it has no port).
+func hostOf(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return remoteAddr
 	}
 	return host
 }

@@ -159,13 +159,13 @@ FROM api_tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?`, hex.EncodeT
 		Scan(&id, &lastUsed, &revoked, &name, &rs, &disabled)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return Principal{}, &authError{reason: "unknown token"}
+		return Principal{}, &AuthError{Reason: "unknown token"}
 	case err != nil:
 		return Principal{}, fmt.Errorf("couldn't look up a token: %w", err)
 	case revoked:
-		return Principal{}, &authError{reason: "revoked token " + id, user: name}
+		return Principal{}, &AuthError{Reason: "revoked token " + id, User: name}
 	case disabled:
-		return Principal{}, &authError{reason: "disabled user", user: name}
+		return Principal{}, &AuthError{Reason: "disabled user", User: name}
 	}
 	if t, err := time.Parse(timeFormat, lastUsed.String); err != nil || now.Sub(t) >= lastUsedEvery {
 		if _, err := u.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, now.UTC().Format(timeFormat), id); err != nil {

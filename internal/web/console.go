@@ -52,8 +52,7 @@ type Config struct {
 }
 
 // Console serves the console. Its fields are set by New and not changed
-// afterwards; sessions, throttle, preview, check and events guard
-// themselves.
+// afterwards; sessions, preview, check and events guard themselves.
 type Console struct {
 	cfg      Config
 	srv      *api.Server
@@ -62,7 +61,6 @@ type Console struct {
 	now      func() time.Time
 	pages    pageSet
 	sessions *sessions
-	throttle throttle
 	preview  *previewer
 	check    *logCheck
 	events   eventCache
@@ -259,15 +257,15 @@ func (c *Console) page(h pageFunc, roles ...string) http.Handler {
 		}
 		// The token behind the session must still be good: revoking it or
 		// disabling the user ends console sessions too.
-		p, err := c.principal(r.Context(), s.tokenSum)
+		p, err := c.srv.TokenHolder(r.Context(), s.tokenSum)
 		if err != nil {
-			var ae *authError
+			var ae *api.AuthError
 			if !errors.As(err, &ae) {
 				c.internal(w, r, &request{lang: lang, now: now}, err)
 				return
 			}
 			c.sessions.drop(s)
-			c.log.Info("console session ended: its token no longer authenticates", "user", s.user, "reason", ae.reason)
+			c.log.Info("console session ended: its token no longer authenticates", "user", s.user, "reason", ae.Reason)
 			c.clearCookie(w, r, sessionCookie)
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)

@@ -109,6 +109,13 @@ func TestSignInRejectsBadCredentials(t *testing.T) {
 	}
 }
 
+// The API's throttle of failed authentications (docs/api.md), which the
+// console's sign-in shares.
+const (
+	maxFailures   = 10
+	failureWindow = time.Minute
+)
+
 func TestSignInThrottle(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
@@ -126,6 +133,32 @@ func TestSignInThrottle(t *testing.T) {
 	b.get("/signin")
 	if w := b.post("/signin", url.Values{"user": {"ana"}, "token": {e.tokens["ana"]}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("after the window: got %d, want 303", w.Code)
+	}
+}
+
+// TestSignInThrottleSharedWithAPI: failed bearer tokens on the API and
+// failed console sign-ins from one address are one count, so neither
+// door gives an attacker a second set of guesses.
+func TestSignInThrottleSharedWithAPI(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	bearer := func(tok string) int {
+		return b.do("GET", "/api/v1/log/entries", nil, map[string]string{"Authorization": "Bearer " + tok}).Code
+	}
+	for i := range maxFailures - 1 {
+		if code := bearer(fmt.Sprint("vallum_bad", i)); code != http.StatusUnauthorized {
+			t.Fatalf("API attempt %d: got %d, want 401", i, code)
+		}
+	}
+	b.get("/signin")
+	if w := b.post("/signin", url.Values{"user": {"ana"}, "token": {"vallum_bad"}}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("the last failure allowed, through the console: got %d, want 401", w.Code)
+	}
+	if code := bearer(e.tokens["ana"]); code != http.StatusTooManyRequests {
+		t.Errorf("API after %d failures on both doors, a good token: got %d, want 429", maxFailures, code)
+	}
+	if w := b.post("/signin", url.Values{"user": {"ana"}, "token": {e.tokens["ana"]}}); w.Code != http.StatusTooManyRequests {
+		t.Errorf("console after %d failures on both doors, a good token: got %d, want 429", maxFailures, w.Code)
 	}
 }
 
