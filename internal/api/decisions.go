@@ -58,6 +58,19 @@ func (g *Guard) Reload() error {
 // Policy returns the rule pack in force.
 func (g *Guard) Policy() guard.Policy { return g.state.Load().engine.Policy() }
 
+// Kinds returns the action kinds of the rule pack in force.
+func (g *Guard) Kinds() []string { return g.state.Load().engine.Kinds() }
+
+// Preview decides req at now with the rule pack and perimeter in force,
+// and logs nothing: a preview is not a decision and nothing may act on it
+// (the console's answer as you type). A decision is Preview's answer
+// appended to the evidence log (POST /api/v1/decisions, the desk's
+// Decide).
+func (g *Guard) Preview(req guard.Request, now time.Time) guard.Decision {
+	st := g.state.Load()
+	return st.engine.Decide(req, st.perimeter, now)
+}
+
 // maxDecisionBody bounds a decision request.
 const maxDecisionBody = 64 << 10
 

@@ -72,9 +72,8 @@ func (d LogDecider) Decide(ctx context.Context, req guard.Request, inc string) (
 // decideAndLog decides req and appends the decision to the log; the
 // decision returned carries the receipt. body is the request as received.
 func (s *Server) decideAndLog(ctx context.Context, req guard.Request, body []byte, actor, inc string) (guard.Decision, error) {
-	st := s.Guard.state.Load()
 	now := s.now()
-	d := st.engine.Decide(req, st.perimeter, now)
+	d := s.Guard.Preview(req, now)
 	payload, err := json.Marshal(DecisionRecord{Request: body, Decision: d, DecidedAt: now})
 	if err != nil {
 		return d, err

@@ -52,7 +52,7 @@ type Config struct {
 }
 
 // Console serves the console. Its fields are set by New and not changed
-// afterwards; sessions, preview, check and events guard themselves.
+// afterwards; sessions, check and events guard themselves.
 type Console struct {
 	cfg      Config
 	srv      *api.Server
@@ -61,7 +61,6 @@ type Console struct {
 	now      func() time.Time
 	pages    pageSet
 	sessions *sessions
-	preview  *previewer
 	check    *logCheck
 	events   eventCache
 }
@@ -93,12 +92,8 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{
 		cfg: cfg, srv: cfg.Srv, desk: cfg.Srv.Desk, log: cfg.Logger, now: cfg.Clock, pages: pages,
 		sessions: newSessions(cfg.SessionLifetime, cfg.IdleTimeout),
-		preview:  &previewer{g: cfg.Srv.Guard},
 	}
 	c.check = &logCheck{l: cfg.Srv.Log, now: cfg.Clock}
-	if err := c.preview.load(); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 

@@ -4,102 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/incident"
-	"github.com/vallum/vallum/internal/perimeter"
-	"github.com/vallum/vallum/policies"
 )
-
-// previewer decides requests for the "as you type" preview WITHOUT
-// logging them: a preview is not a decision and nothing may act on it.
-// It keeps its own copy of the rule pack and perimeter, loaded from the
-// same sources as the server's guardrail (api.Guard exports no
-// unlogged decision), and loads them again when the server's rule pack
-// digest or the perimeter file changes. It is safe for concurrent use.
-type previewer struct {
-	g *api.Guard
-
-	mu        sync.Mutex
-	engine    *guard.Engine        // guarded by mu
-	perimeter *perimeter.Perimeter // guarded by mu
-	digest    string               // guarded by mu: the server's pack digest when loaded
-	stamp     string               // guarded by mu: the perimeter file's size and time
-}
-
-func perimeterStamp(path string) string {
-	if path == "" {
-		return ""
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "missing"
-	}
-	return fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
-}
-
-// load (re)reads the pack and perimeter.
-func (p *previewer) load() error {
-	var pfs fs.FS = policies.FS()
-	if p.g.PolicyDir != "" {
-		pfs = os.DirFS(p.g.PolicyDir)
-	}
-	e, err := guard.Load(pfs)
-	if err != nil {
-		return fmt.Errorf("web: couldn't load the rule pack for previews: %w", err)
-	}
-	per, err := perimeter.New(perimeter.File{})
-	stamp := perimeterStamp(p.g.PerimeterFile)
-	if p.g.PerimeterFile != "" {
-		per, err = perimeter.Load(p.g.PerimeterFile)
-	}
-	if err != nil {
-		return fmt.Errorf("web: couldn't load the perimeter for previews: %w", err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.engine, p.perimeter, p.digest, p.stamp = e, per, p.g.Policy().Digest, stamp
-	return nil
-}
-
-// current returns the engine and perimeter, reloading them first when
-// the server's have changed. A failed reload keeps the previous ones, as
-// the server does.
-func (p *previewer) current() (*guard.Engine, *perimeter.Perimeter) {
-	p.mu.Lock()
-	stale := p.digest != p.g.Policy().Digest || p.stamp != perimeterStamp(p.g.PerimeterFile)
-	p.mu.Unlock()
-	if stale {
-		p.load()
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.engine, p.perimeter
-}
-
-// Decide decides req at now, unlogged.
-func (p *previewer) Decide(req guard.Request, now time.Time) guard.Decision {
-	e, per := p.current()
-	return e.Decide(req, per, now)
-}
-
-// Kinds are the action kinds of the pack in force.
-func (p *previewer) Kinds() []string {
-	e, _ := p.current()
-	return e.Kinds()
-}
 
 // Proposal form fields. Single-valued fields may appear once; threatened
 // may repeat.
@@ -243,7 +158,7 @@ func (c *Console) proposePage(w http.ResponseWriter, r *http.Request, rq *reques
 			form.Set(k, v)
 		}
 	}
-	c.render(w, r, rq, http.StatusOK, "propose", "propose.title", proposeData{Incident: inc, Kinds: c.preview.Kinds(), Form: form}, inc.ID)
+	c.render(w, r, rq, http.StatusOK, "propose", "propose.title", proposeData{Incident: inc, Kinds: c.srv.Guard.Kinds(), Form: form}, inc.ID)
 }
 
 // readForm reads a bounded form body as bytes (for the strict decoder).
@@ -257,8 +172,9 @@ func readForm(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return buf.Bytes(), err == nil
 }
 
-// preview decides the form with the guardrail, unlogged, with what the
-// desk would add (the ransom track's facts for a ransom action).
+// previewOf decides the form with the guardrail, unlogged
+// (api.Guard.Preview), with what the desk would add (the ransom track's
+// facts for a ransom action).
 func (c *Console) previewOf(r *http.Request, rq *request, incID string, body []byte) (guard.Request, *guard.Decision, error) {
 	req, err := decodeProposal(body, rq.p.Name, rq.now)
 	if err != nil {
@@ -271,7 +187,7 @@ func (c *Console) previewOf(r *http.Request, rq *request, incID string, body []b
 		}
 		fillFromTrack(&req, t)
 	}
-	d := c.preview.Decide(req, rq.now)
+	d := c.srv.Guard.Preview(req, rq.now)
 	return req, &d, nil
 }
 
@@ -342,7 +258,7 @@ func (c *Console) proposeAction(w http.ResponseWriter, r *http.Request, rq *requ
 	req, dec, err := c.previewOf(r, rq, incID, []byte(vals.Encode()))
 	var fe *formError
 	if errors.As(err, &fe) || (err == nil && preview) {
-		d := proposeData{Incident: inc, Kinds: c.preview.Kinds(), Form: vals, Decision: dec}
+		d := proposeData{Incident: inc, Kinds: c.srv.Guard.Kinds(), Form: vals, Decision: dec}
 		code := http.StatusOK
 		if fe != nil {
 			d.Error, code = fe.Error(), http.StatusBadRequest
