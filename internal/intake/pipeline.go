@@ -176,6 +176,10 @@ type Pipeline struct {
 
 	spooled chan struct{} // signalled when an event is spooled
 
+	// seen holds every ID indexed or accepted for appending (dispatcher
+	// owned).
+	seen *bloom
+
 	// counters
 	accepted   atomic.Int64
 	duplicates atomic.Int64
@@ -232,6 +236,9 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 		if err := p.projectRange(ctx, p.log.Size()); err != nil {
 			return nil, fmt.Errorf("couldn't index the log's events: %w", err)
 		}
+	}
+	if p.seen, err = p.loadSeen(ctx); err != nil {
+		return nil, err
 	}
 	sp, err := spool.Open(cfg.SpoolDir, spool.Config{MaxBytes: in.Spool.MaxBytes, SegmentBytes: in.Spool.SegmentBytes, MaxEvent: cfg.MaxPayload})
 	if err != nil {
@@ -443,20 +450,16 @@ func (p *Pipeline) admit(ctx context.Context, batch []item) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	known, err := p.knownIDs(ctx, fresh)
-	if err != nil {
-		for _, it := range fresh {
-			p.fail(it, nil, "couldn't check the event ID")
-		}
-		p.logger.Error("couldn't look up event IDs", "err", err)
-		return
+	// Claim each ID first: a copy already in flight waits for it. Only
+	// then ask the index, so that an ID the projector removes from recent
+	// (after committing it) is found there.
+	type claimed struct {
+		it item
+		fl *flight
 	}
+	var mine []claimed
+	var maybe []item
 	for _, it := range fresh {
-		if known[it.e.ID] {
-			p.duplicates.Add(1)
-			p.answer(it, Result{ID: it.e.ID, Status: Duplicate})
-			continue
-		}
 		p.mu.Lock()
 		prior := p.recent[it.e.ID]
 		var fl *flight
@@ -469,12 +472,37 @@ func (p *Pipeline) admit(ctx context.Context, batch []item) {
 			p.waitPrior(it, prior)
 			continue
 		}
+		mine = append(mine, claimed{it, fl})
+		if p.seen.mayContain(it.e.ID) { // only IDs the filter may have seen are looked up
+			maybe = append(maybe, it)
+		}
+	}
+	known, err := p.knownIDs(ctx, maybe)
+	if err != nil {
+		p.logger.Error("couldn't look up event IDs", "err", err)
+	}
+	for _, c := range mine {
+		if err != nil {
+			p.fail(c.it, c.fl, "couldn't check the event ID")
+			continue
+		}
+		if known[c.it.e.ID] {
+			p.mu.Lock()
+			delete(p.recent, c.it.e.ID)
+			p.mu.Unlock()
+			c.fl.ok = true // the first copy is durable
+			close(c.fl.done)
+			p.duplicates.Add(1)
+			p.answer(c.it, Result{ID: c.it.e.ID, Status: Duplicate})
+			continue
+		}
+		p.seen.add(c.it.e.ID)
 		p.sem <- struct{}{}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer func() { <-p.sem }()
-			p.appendOne(it, fl)
+			p.appendOne(c.it, c.fl)
 		}()
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func eveLine(i int) string {
-	return fmt.Sprintf(`{"timestamp":"2026-11-28T10:00:%02d.000000+0000","event_type":"alert","src_ip":"203.0.113.%d","src_port":%d,"dest_ip":"10.0.0.1","dest_port":22,"proto":"TCP","alert":{"signature":"test %d","signature_id":%d,"severity":3}}`+"\n", i%60, i%250+1, 1000+i, i, i)
+	return fmt.Sprintf(`{"timestamp":"2026-11-28T10:00:%02d.000000+0000","event_type":"alert","src_ip":"203.0.113.%d","src_port":%d,"dest_ip":"10.0.0.1","dest_port":22,"proto":"TCP","alert":{"signature":"test %d","signature_id":%d,"severity":3}}`+"\n", i%60, i%250+1, 1024+i%60000, i, i)
 }
 
 func appendFile(t *testing.T, path, s string) {

@@ -64,7 +64,7 @@ func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {
 }
 
 // projectBatch bounds the entries indexed in one transaction.
-const projectBatch = 4096
+const projectBatch = 1024
 
 // project is the projector goroutine: it follows the log and indexes its
 // event entries until ctx ends.
@@ -177,6 +177,28 @@ func (p *Pipeline) indexEntries(ctx context.Context, from, to int64, hints map[i
 		return nil, err
 	}
 	return ids, tx.Commit()
+}
+
+// loadSeen builds the Bloom filter of the indexed IDs.
+func (p *Pipeline) loadSeen(ctx context.Context) (*bloom, error) {
+	var n int
+	if err := p.db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM intake_events`).Scan(&n); err != nil {
+		return nil, err
+	}
+	b := newBloom(16 * n)
+	rows, err := p.db.SQL().QueryContext(ctx, `SELECT id FROM intake_events`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		b.add(id)
+	}
+	return b, rows.Err()
 }
 
 // knownIDs returns which IDs of the batch are already indexed.
