@@ -75,7 +75,7 @@ func (d *Desk) Decide(ctx context.Context, actor Actor, id string) (Action, erro
 
 // decide runs the guardrail on the action's request with its recorded
 // approvals and, for a ransom action, the facts of the incident's ransom
-// track (fillFromTrack in ransom.go). Decide and the re-check before
+// track (FillFromTrack in ransom.go). Decide and the re-check before
 // execution both come through here.
 func (d *Desk) decide(ctx context.Context, a Action) (guard.Decision, error) {
 	req := a.Request
@@ -85,7 +85,7 @@ func (d *Desk) decide(ctx context.Context, a Action) (guard.Decision, error) {
 	}
 	// Ransom track: notifications and sanctions from the log, never from
 	// the client.
-	if err := d.fillFromTrack(ctx, a.Incident, &req); err != nil {
+	if err := d.FillFromTrack(ctx, a.Incident, &req); err != nil {
 		return guard.Decision{}, err
 	}
 	dec, err := d.decider.Decide(ctx, req, a.Incident)

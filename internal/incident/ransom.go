@@ -433,14 +433,16 @@ func isRansomAction(req guard.Request) bool {
 	return slices.Contains(RansomActionKinds, req.Action.Kind)
 }
 
-// fillFromTrack sets the guard request's facts that the ransom track
-// holds, replacing whatever the client sent: Incident.Extortion, the
+// FillFromTrack sets the guard request's facts that incident's ransom
+// track holds, replacing whatever the client sent: Incident.Extortion, the
 // Notifications (the authority reports) and Sanctions (the latest linked
 // screening: clear → clear, hit → hit, possible_match → none, so that the
 // action stays conditional until a clear screening is linked;
 // ListVersion is the lists' SHA-256). No screening linked: Sanctions nil.
-// Other kinds are left as they are.
-func (d *Desk) fillFromTrack(ctx context.Context, incident string, req *guard.Request) error {
+// Other kinds are left as they are. The desk does this before every
+// decision of a ransom action; the console's preview does it too, so that
+// the preview answers as the decision will.
+func (d *Desk) FillFromTrack(ctx context.Context, incident string, req *guard.Request) error {
 	if !isRansomAction(*req) {
 		return nil
 	}

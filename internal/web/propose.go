@@ -180,34 +180,11 @@ func (c *Console) previewOf(r *http.Request, rq *request, incID string, body []b
 	if err != nil {
 		return req, nil, err
 	}
-	if slices.Contains(incident.RansomActionKinds, req.Action.Kind) {
-		t, err := c.desk.RansomTrack(r.Context(), incID)
-		if err != nil {
-			return req, nil, err
-		}
-		fillFromTrack(&req, t)
+	if err := c.desk.FillFromTrack(r.Context(), incID, &req); err != nil {
+		return req, nil, err
 	}
 	d := c.srv.Guard.Preview(req, rq.now)
 	return req, &d, nil
-}
-
-// fillFromTrack sets a ransom action's facts from the incident's ransom
-// track, as the desk does when it decides (incident/ransom.go).
-func fillFromTrack(req *guard.Request, t incident.RansomTrack) {
-	req.Incident.Extortion = t.Extortion
-	req.Notifications = []guard.Notification{}
-	for _, r := range t.Reports {
-		req.Notifications = append(req.Notifications, guard.Notification{Authority: r.Authority, Ref: r.Reference, At: r.At})
-	}
-	req.Sanctions = nil
-	if n := len(t.Screenings); n > 0 {
-		s := t.Screenings[n-1]
-		result := s.Result
-		if result == "possible_match" {
-			result = "none"
-		}
-		req.Sanctions = &guard.Sanctions{Result: result, ScreenedAt: s.ScreenedAt, ListVersion: s.ListVersion}
-	}
 }
 
 // previewDecision answers the Propose page's fetch with the decision
