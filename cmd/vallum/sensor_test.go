@@ -373,7 +373,9 @@ func TestHoneypotsHaveNoEgress(t *testing.T) {
 		}
 	}
 	ns := fmt.Sprintf("vallum-noegress-%d", os.Getpid())
-	in := func(args ...string) *exec.Cmd { return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...) }
+	in := func(args ...string) *exec.Cmd {
+		return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	}
 	must := func(c *exec.Cmd) {
 		t.Helper()
 		if out, err := c.CombinedOutput(); err != nil {

@@ -24,7 +24,7 @@ type Sensors struct {
 	MemoryBudget int64 `yaml:"memory_budget"`
 	// Spool bounds the disk spool of `vallum sensor` (events waiting for
 	// the server).
-	Spool Spool `yaml:"spool"`
+	Spool Spool          `yaml:"spool"`
 	SSH   sshpot.Config  `yaml:"ssh"`
 	HTTP  httppot.Config `yaml:"http"`
 	TCP   tcppot.Config  `yaml:"tcp"`

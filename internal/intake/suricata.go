@@ -23,17 +23,17 @@ var ErrSkipped = errors.New("event type not taken")
 
 // eve is the part of a Suricata EVE JSON record the pipeline maps.
 type eve struct {
-	Timestamp string `json:"timestamp"`
-	EventType string `json:"event_type"`
-	Host      string `json:"host"`
+	Timestamp string      `json:"timestamp"`
+	EventType string      `json:"event_type"`
+	Host      string      `json:"host"`
 	FlowID    json.Number `json:"flow_id"`
-	InIface   string `json:"in_iface"`
-	SrcIP     string `json:"src_ip"`
-	SrcPort   int    `json:"src_port"`
-	DestIP    string `json:"dest_ip"`
-	DestPort  int    `json:"dest_port"`
-	Proto     string `json:"proto"`
-	AppProto  string `json:"app_proto"`
+	InIface   string      `json:"in_iface"`
+	SrcIP     string      `json:"src_ip"`
+	SrcPort   int         `json:"src_port"`
+	DestIP    string      `json:"dest_ip"`
+	DestPort  int         `json:"dest_port"`
+	Proto     string      `json:"proto"`
+	AppProto  string      `json:"app_proto"`
 	Alert     *struct {
 		Action      string `json:"action"`
 		GID         int    `json:"gid"`

@@ -19,12 +19,12 @@ type SyslogMessage struct {
 	Format   string
 	Facility int
 	// Severity is the syslog severity code, 0 (emergency) to 7 (debug).
-	Severity  int
-	Time      time.Time // zero if the message had none
-	Hostname  string
-	AppName   string
-	ProcID    string
-	MsgID     string
+	Severity int
+	Time     time.Time // zero if the message had none
+	Hostname string
+	AppName  string
+	ProcID   string
+	MsgID    string
 	// StructuredData is the RFC 5424 structured data, raw ("" for "-").
 	StructuredData string
 	Message        string
