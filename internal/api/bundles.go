@@ -100,22 +100,11 @@ func (s *Server) getBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/gzip")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="vallum-bundle-%s.tar.gz"`, safeName(id)))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+bundle.FileName(id)+`"`)
 	w.Header().Set("X-Vallum-Export-Entry", strconv.FormatInt(rcpt.Index, 10))
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
-}
-
-// safeName keeps the characters of an incident ID that are safe in a
-// file name.
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '_'
-	}, s)
 }
 
 // ExportBundle builds incident id's court bundle, logs the export as

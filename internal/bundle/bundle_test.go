@@ -532,3 +532,16 @@ func TestWithFiles(t *testing.T) {
 		t.Error("QuarantineFiles opened a path that is not a SHA-256")
 	}
 }
+
+func TestFileName(t *testing.T) {
+	for _, tc := range []struct{ id, want string }{
+		{"INC-2026-0007", "vallum-bundle-INC-2026-0007.tar.gz"},
+		{"inc_7", "vallum-bundle-inc_7.tar.gz"},
+		{`a/../b"c d`, "vallum-bundle-a____b_c_d.tar.gz"},
+		{"città", "vallum-bundle-citt_.tar.gz"},
+	} {
+		if got := FileName(tc.id); got != tc.want {
+			t.Errorf("FileName(%q) = %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}

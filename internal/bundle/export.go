@@ -90,6 +90,18 @@ var ErrNotFound = incident.ErrNotFound
 // ErrOptions is wrapped by errors in Options (an unknown language).
 var ErrOptions = errors.New("bad bundle options")
 
+// FileName is the name of incident id's bundle as a download:
+// vallum-bundle-ID.tar.gz, with every character of the ID other than
+// ASCII letters, digits, '-' and '_' replaced by '_'.
+func FileName(id string) string {
+	return "vallum-bundle-" + strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, id) + ".tar.gz"
+}
+
 // Export writes incident id's bundle to w as a .tar.gz. The bundle is
 // verified with the log's own key before the report is rendered and
 // anything is written; a bundle that doesn't verify is an error.
