@@ -543,8 +543,9 @@ func (p *Pipeline) appendOne(it item, fl *flight) {
 			}
 		}
 	}
-	payload, err := json.Marshal(e)
-	if err == nil && len(payload) > p.cfg.MaxPayload {
+	payload := appendEvent(make([]byte, 0, 512), &e)
+	var err error
+	if len(payload) > p.cfg.MaxPayload {
 		err = fmt.Errorf("%w: the event is %d bytes, the log takes at most %d", ErrInvalidEvent, len(payload), p.cfg.MaxPayload)
 	}
 	if err != nil {
