@@ -5,39 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vallum/vallum/internal/honeytoken"
 )
 
 func runHoneytoken(ctx context.Context, env *cliEnv, args []string) error {
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
+	return runGroup(ctx, env, "honeytoken", args, subcommands{
 		"create": runHoneytokenCreate,
 		"list":   runHoneytokenList,
 		"show":   runHoneytokenShow,
-	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(env.stderr, "Usage: vallum honeytoken <create|list|show> [flags]\n\n")
-		fmt.Fprintf(env.stderr, "  create --type T --planted WHERE [--note N]  issue a honeytoken; prints the value to plant\n")
-		fmt.Fprintf(env.stderr, "  list                                        list honeytokens (values masked unless your role may see them)\n")
-		fmt.Fprintf(env.stderr, "  show ID                                     show one honeytoken\n\n")
-		fmt.Fprintf(env.stderr, "Types (class A, detected only on our own systems): %s.\n", strings.Join(honeytoken.Types, ", "))
-		fmt.Fprintf(env.stderr, "Tokens that call home from the opener's machine are not offered (DOMAIN.md).\n")
-		fmt.Fprintf(env.stderr, "These talk to the running server (--server URL, --data DIR or VALLUM_TOKEN).\n")
-		if len(args) == 0 {
-			return &exitError{code: 2}
-		}
-		return nil
-	}
-	f, ok := sub[args[0]]
-	if !ok {
-		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown honeytoken command %q", args[0]), "run 'vallum honeytoken --help'")}
-	}
-	return f(ctx, env, args[1:])
+	}, "Usage: vallum honeytoken <create|list|show> [flags]\n\n"+
+		"  create --type T --planted WHERE [--note N]  issue a honeytoken; prints the value to plant\n"+
+		"  list                                        list honeytokens (values masked unless your role may see them)\n"+
+		"  show ID                                     show one honeytoken\n\n"+
+		"Types (class A, detected only on our own systems): "+strings.Join(honeytoken.Types, ", ")+".\n"+
+		"Tokens that call home from the opener's machine are not offered (DOMAIN.md).\n"+
+		"These talk to the running server (--server URL, --data DIR or VALLUM_TOKEN).\n")
 }
 
 func runHoneytokenCreate(ctx context.Context, env *cliEnv, args []string) error {
@@ -83,33 +71,16 @@ func runHoneytokenCreate(ctx context.Context, env *cliEnv, args []string) error 
 }
 
 func runHoneytokenList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "honeytoken list", "honeytoken list [--json] [--server URL] [--data DIR]")
-	asJSON := fs.Bool("json", false, "print JSON")
-	server, data := addClientFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	b, err := newClient(*server, *data).do(ctx, http.MethodGet, "/api/v1/honeytokens", nil, true)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeIndented(env.stdout, b)
-	}
-	var list struct{ Honeytokens []honeytoken.Token }
-	if err := json.Unmarshal(b, &list); err != nil {
-		return fmt.Errorf("couldn't read the server's answer: %w", err)
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tTYPE\tCREATED\tBY\tPLANTED\tVALUE\n")
-	for _, t := range list.Honeytokens {
-		v := strings.ReplaceAll(strings.TrimSpace(t.Value), "\n", " ")
-		if len(v) > 60 {
-			v = v[:57] + "..."
+	return runList(ctx, env, "honeytoken list", "/api/v1/honeytokens", args, func(w io.Writer, list struct{ Honeytokens []honeytoken.Token }) {
+		fmt.Fprintf(w, "ID\tTYPE\tCREATED\tBY\tPLANTED\tVALUE\n")
+		for _, t := range list.Honeytokens {
+			v := strings.ReplaceAll(strings.TrimSpace(t.Value), "\n", " ")
+			if len(v) > 60 {
+				v = v[:57] + "..."
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Type, t.CreatedAt.UTC().Format(time.RFC3339), t.CreatedBy, t.Planted, v)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Type, t.CreatedAt.UTC().Format(time.RFC3339), t.CreatedBy, t.Planted, v)
-	}
-	return tw.Flush()
+	})
 }
 
 func runHoneytokenShow(ctx context.Context, env *cliEnv, args []string) error {

@@ -14,34 +14,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/vallum/vallum/internal/api"
 )
 
 func runLog(ctx context.Context, env *cliEnv, args []string) error {
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
+	return runGroup(ctx, env, "log", args, subcommands{
 		"append": runLogAppend,
 		"show":   runLogShow,
 		"vkey":   runLogVKey,
 		"prove":  runLogProve,
-	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(env.stderr, "Usage: vallum log <append|show|vkey|prove> [flags]\n\n")
-		fmt.Fprintf(env.stderr, "  append   append a JSON payload read on stdin; prints the receipt\n")
-		fmt.Fprintf(env.stderr, "  show I   print entry I (header, payload, leaf hash)\n")
-		fmt.Fprintf(env.stderr, "  vkey     print the checkpoint verifier key\n")
-		fmt.Fprintf(env.stderr, "  prove I  write a C2SP tlog-proof of entry I\n")
-		if len(args) == 0 {
-			return &exitError{code: 2}
-		}
-		return nil
-	}
-	f, ok := sub[args[0]]
-	if !ok {
-		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown log command %q", args[0]), "run 'vallum log --help'")}
-	}
-	return f(ctx, env, args[1:])
+	}, "Usage: vallum log <append|show|vkey|prove> [flags]\n\n"+
+		"  append   append a JSON payload read on stdin; prints the receipt\n"+
+		"  show I   print entry I (header, payload, leaf hash)\n"+
+		"  vkey     print the checkpoint verifier key\n"+
+		"  prove I  write a C2SP tlog-proof of entry I\n")
 }
 
 // client talks to a running server.
@@ -223,6 +212,33 @@ func runLogProve(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintln(env.stdout, *out)
 	return nil
+}
+
+// runList runs a list subcommand (name, e.g. "user list"): it GETs path
+// from the server and prints the answer indented with --json, or else
+// decodes it into a T and has table write its rows, tab-separated, as
+// aligned columns.
+func runList[T any](ctx context.Context, env *cliEnv, name, path string, args []string, table func(w io.Writer, list T)) error {
+	fs := newFlagSet(env, name, name+" [--json] [--server URL] [--data DIR]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	server, data := addClientFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	b, err := newClient(*server, *data).do(ctx, http.MethodGet, path, nil, true)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeIndented(env.stdout, b)
+	}
+	var list T
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("couldn't read the server's answer: %w", err)
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	table(tw, list)
+	return tw.Flush()
 }
 
 // writeIndented writes a JSON answer indented for a person to read.

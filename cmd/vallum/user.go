@@ -6,32 +6,42 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vallum/vallum/internal/api"
 )
 
 func runUser(ctx context.Context, env *cliEnv, args []string) error {
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
+	return runGroup(ctx, env, "user", args, subcommands{
 		"add":     runUserAdd,
 		"list":    runUserList,
 		"token":   runUserToken,
 		"disable": runUserDisable,
 		"revoke":  runUserRevoke,
-	}
+	}, "Usage: vallum user <add|list|token|disable|revoke> [flags]\n\n"+
+		"  add NAME --role R [--role R2]  add a user; prints their first API token once\n"+
+		"  list                           list users, roles and tokens (never the tokens themselves)\n"+
+		"  token NAME                     issue another API token; prints it once\n"+
+		"  disable NAME                   disable a user: all their tokens stop working\n"+
+		"  revoke TOKEN_ID                revoke one token\n\n"+
+		"These talk to the running server with the admin token (--data DIR or VALLUM_TOKEN).\n"+
+		"Roles: "+strings.Join(api.Roles(), ", ")+".\n")
+}
+
+// subcommands are a command group's subcommands by name.
+type subcommands map[string]func(context.Context, *cliEnv, []string) error
+
+// runGroup runs the subcommand args[0] of the command group (e.g.
+// "user") from sub. With no arguments, -h or --help it prints help on
+// stderr instead (and with no arguments exits 2); an unknown subcommand
+// exits 2 with a hint.
+func runGroup(ctx context.Context, env *cliEnv, group string, args []string, sub subcommands, help string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(env.stderr, "Usage: vallum user <add|list|token|disable|revoke> [flags]\n\n")
-		fmt.Fprintf(env.stderr, "  add NAME --role R [--role R2]  add a user; prints their first API token once\n")
-		fmt.Fprintf(env.stderr, "  list                           list users, roles and tokens (never the tokens themselves)\n")
-		fmt.Fprintf(env.stderr, "  token NAME                     issue another API token; prints it once\n")
-		fmt.Fprintf(env.stderr, "  disable NAME                   disable a user: all their tokens stop working\n")
-		fmt.Fprintf(env.stderr, "  revoke TOKEN_ID                revoke one token\n\n")
-		fmt.Fprintf(env.stderr, "These talk to the running server with the admin token (--data DIR or VALLUM_TOKEN).\n")
-		fmt.Fprintf(env.stderr, "Roles: %s.\n", strings.Join(api.Roles(), ", "))
+		fmt.Fprint(env.stderr, help)
 		if len(args) == 0 {
 			return &exitError{code: 2}
 		}
@@ -39,7 +49,7 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	f, ok := sub[args[0]]
 	if !ok {
-		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown user command %q", args[0]), "run 'vallum user --help'")}
+		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown %s command %q", group, args[0]), "run 'vallum "+group+" --help'")}
 	}
 	return f(ctx, env, args[1:])
 }
@@ -166,44 +176,27 @@ func runUserRevoke(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runUserList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "user list", "user list [--json] [--server URL] [--data DIR]")
-	asJSON := fs.Bool("json", false, "print JSON")
-	server, data := addClientFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	b, err := newClient(*server, *data).do(ctx, http.MethodGet, "/api/v1/users", nil, true)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeIndented(env.stdout, b)
-	}
-	var list struct{ Users []api.User }
-	if err := json.Unmarshal(b, &list); err != nil {
-		return fmt.Errorf("couldn't read the server's answer: %w", err)
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "NAME\tROLES\tCREATED\tSTATUS\tTOKENS\n")
-	for _, u := range list.Users {
-		status := "active"
-		if u.Disabled {
-			status = "disabled"
-		}
-		var toks []string
-		for _, t := range u.Tokens {
-			s := t.ID
-			switch {
-			case t.Revoked:
-				s += " (revoked)"
-			case t.LastUsedAt != nil:
-				s += " (used " + t.LastUsedAt.UTC().Format(time.RFC3339) + ")"
-			default:
-				s += " (never used)"
+	return runList(ctx, env, "user list", "/api/v1/users", args, func(w io.Writer, list struct{ Users []api.User }) {
+		fmt.Fprintf(w, "NAME\tROLES\tCREATED\tSTATUS\tTOKENS\n")
+		for _, u := range list.Users {
+			status := "active"
+			if u.Disabled {
+				status = "disabled"
 			}
-			toks = append(toks, s)
+			var toks []string
+			for _, t := range u.Tokens {
+				s := t.ID
+				switch {
+				case t.Revoked:
+					s += " (revoked)"
+				case t.LastUsedAt != nil:
+					s += " (used " + t.LastUsedAt.UTC().Format(time.RFC3339) + ")"
+				default:
+					s += " (never used)"
+				}
+				toks = append(toks, s)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Roles, ","), u.CreatedAt.UTC().Format(time.RFC3339), status, strings.Join(toks, ", "))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Roles, ","), u.CreatedAt.UTC().Format(time.RFC3339), status, strings.Join(toks, ", "))
-	}
-	return tw.Flush()
+	})
 }
