@@ -284,8 +284,19 @@ type IndexedEntry struct {
 // Entries lists indexed entries from index after on, optionally of one
 // incident, at most limit.
 func (d *DB) Entries(ctx context.Context, incident string, after int64, limit int) ([]IndexedEntry, error) {
-	q := `SELECT idx, kind, time, actor, incident, leaf_hash FROM log_entries WHERE idx > ? AND (? = '' OR incident = ?) ORDER BY idx LIMIT ?`
-	rows, err := d.db.QueryContext(ctx, q, after, incident, incident, limit)
+	return d.entries(ctx, `WHERE idx > ? AND (? = '' OR incident = ?) ORDER BY idx LIMIT ?`, after, incident, incident, limit)
+}
+
+// LatestOfKind lists the indexed entries of kind after index after,
+// newest first, at most limit.
+func (d *DB) LatestOfKind(ctx context.Context, kind string, after int64, limit int) ([]IndexedEntry, error) {
+	return d.entries(ctx, `WHERE kind = ? AND idx > ? ORDER BY idx DESC LIMIT ?`, kind, after, limit)
+}
+
+// entries lists the index rows that where (a WHERE clause, its order and
+// limit) selects.
+func (d *DB) entries(ctx context.Context, where string, args ...any) ([]IndexedEntry, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT idx, kind, time, actor, incident, leaf_hash FROM log_entries `+where, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -147,5 +148,53 @@ func TestMigrationsPerComponent(t *testing.T) {
 	db.SQL().QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE component = 'bad'`).Scan(&n)
 	if n != 0 {
 		t.Errorf("failed migration recorded %d rows", n)
+	}
+}
+
+func TestLatestOfKind(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, dir, newKeys(t))
+	for i := range 10 {
+		kind := "note"
+		if i%3 == 0 {
+			kind = "event" // 0, 3, 6, 9
+		}
+		if _, err := l.Append(context.Background(), evidence.Record{Kind: kind, Actor: "t", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	projectAll(t, db, l, filepath.Join(dir, "latest-checkpoint"))
+	for _, tc := range []struct {
+		name  string
+		after int64
+		limit int
+		want  []int64
+	}{
+		{"all", -1, 100, []int64{9, 6, 3, 0}},
+		{"newest two", -1, 2, []int64{9, 6}},
+		{"after 3", 3, 100, []int64{9, 6}},
+		{"none after", 9, 100, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			es, err := db.LatestOfKind(context.Background(), "event", tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, e := range es {
+				if e.Kind != "event" {
+					t.Errorf("entry %d is a %q", e.Index, e.Kind)
+				}
+				got = append(got, e.Index)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

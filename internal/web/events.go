@@ -38,20 +38,15 @@ type feedEvent struct {
 // after, newest first, at most limit. It reads the log's index (the
 // store's projection, which follows the log within moments).
 func (c *Console) eventIndexes(ctx context.Context, after int64, limit int) ([]int64, error) {
-	rows, err := c.srv.DB.SQL().QueryContext(ctx, `SELECT idx FROM log_entries WHERE kind = ? AND idx > ? ORDER BY idx DESC LIMIT ?`, eventKind, after, limit)
+	es, err := c.srv.DB.LatestOfKind(ctx, eventKind, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't list sensor events: %w", err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var i int64
-		if err := rows.Scan(&i); err != nil {
-			return nil, err
-		}
-		out = append(out, i)
+	out := make([]int64, len(es))
+	for i, e := range es {
+		out[i] = e.Index
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // readEvent reads the event at index from the log.
