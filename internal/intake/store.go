@@ -397,3 +397,7 @@ func (p *Pipeline) EventStats(ctx context.Context, since time.Time, top int) (Ev
 	}
 	return s, rows.Err()
 }
+
+// Indexed returns how far the SQLite index has followed the log: every
+// event entry below the returned log index is indexed.
+func (p *Pipeline) Indexed(ctx context.Context) (int64, error) { return p.loadHead(ctx) }
