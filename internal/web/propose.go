@@ -187,21 +187,30 @@ func (c *Console) previewOf(r *http.Request, rq *request, incID string, body []b
 	return req, &d, nil
 }
 
+// proposalForm reads the proposal form posted for incident {id}; when
+// the incident is unknown or the form too large it answers the request
+// and returns ok false.
+func (c *Console) proposalForm(w http.ResponseWriter, r *http.Request, rq *request) (inc incident.Incident, body []byte, ok bool) {
+	inc, err := c.desk.GetIncident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.deskError(w, r, rq, err)
+		return inc, nil, false
+	}
+	if body, ok = readForm(w, r); !ok {
+		c.fail(w, r, rq, http.StatusRequestEntityTooLarge, "err.form")
+	}
+	return inc, body, ok
+}
+
 // previewDecision answers the Propose page's fetch with the decision
 // fragment. Nothing is logged.
 func (c *Console) previewDecision(w http.ResponseWriter, r *http.Request, rq *request) {
-	incID := r.PathValue("id")
-	if _, err := c.desk.GetIncident(r.Context(), incID); err != nil {
-		c.deskError(w, r, rq, err)
-		return
-	}
-	body, ok := readForm(w, r)
+	_, body, ok := c.proposalForm(w, r, rq)
 	if !ok {
-		c.fail(w, r, rq, http.StatusRequestEntityTooLarge, "err.form")
 		return
 	}
 	d := proposeData{Preview: true}
-	_, dec, err := c.previewOf(r, rq, incID, body)
+	_, dec, err := c.previewOf(r, rq, r.PathValue("id"), body)
 	var fe *formError
 	switch {
 	case errors.As(err, &fe):
@@ -218,17 +227,11 @@ func (c *Console) previewDecision(w http.ResponseWriter, r *http.Request, rq *re
 // (both logged), then shows the action. The form's "preview" button
 // (without JavaScript) shows the preview instead.
 func (c *Console) proposeAction(w http.ResponseWriter, r *http.Request, rq *request) {
-	incID := r.PathValue("id")
-	inc, err := c.desk.GetIncident(r.Context(), incID)
-	if err != nil {
-		c.deskError(w, r, rq, err)
-		return
-	}
-	body, ok := readForm(w, r)
+	inc, body, ok := c.proposalForm(w, r, rq)
 	if !ok {
-		c.fail(w, r, rq, http.StatusRequestEntityTooLarge, "err.form")
 		return
 	}
+	incID := r.PathValue("id")
 	vals, _ := url.ParseQuery(string(body))
 	preview := vals.Get("op") == "preview"
 	vals.Del("op")
