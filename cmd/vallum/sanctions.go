@@ -18,28 +18,19 @@ import (
 )
 
 func runSanctions(ctx context.Context, env *cliEnv, args []string) error {
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
+	return runGroup(ctx, env, "sanctions", args, subcommands{
 		"import": runSanctionsImport,
 		"lists":  runSanctionsLists,
 		"screen": runSanctionsScreen,
-	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(env.stderr, "Usage: vallum sanctions <import|lists|screen> [flags]\n\n")
-		fmt.Fprintf(env.stderr, "  import --format F FILE [--alt ALT.csv]   load a list file into the server; prints its provenance\n")
-		fmt.Fprintf(env.stderr, "  lists                                    print the provenance of the loaded lists\n")
-		fmt.Fprintf(env.stderr, "  screen --wallet ADDR [--chain C] | --name NAME [--incident ID]\n")
-		fmt.Fprintf(env.stderr, "                                           screen and log; exit 0 clear, 3 possible match, 4 hit\n")
-		fmt.Fprintf(env.stderr, "\nA clear result is not permission to pay or negotiate (docs/sanctions.md).\n")
-		if len(args) == 0 {
-			return &exitError{code: 2}
-		}
-		return nil
-	}
-	f, ok := sub[args[0]]
-	if !ok {
-		return &exitError{code: 2, err: withHint(fmt.Errorf("unknown sanctions command %q", args[0]), "run 'vallum sanctions --help'")}
-	}
-	return f(ctx, env, args[1:])
+	}, `Usage: vallum sanctions <import|lists|screen> [flags]
+
+  import --format F FILE [--alt ALT.csv]   load a list file into the server; prints its provenance
+  lists                                    print the provenance of the loaded lists
+  screen --wallet ADDR [--chain C] | --name NAME [--incident ID]
+                                           screen and log; exit 0 clear, 3 possible match, 4 hit
+
+A clear result is not permission to pay or negotiate (docs/sanctions.md).
+`)
 }
 
 func runSanctionsImport(ctx context.Context, env *cliEnv, args []string) error {
