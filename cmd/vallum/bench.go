@@ -19,11 +19,14 @@ import (
 )
 
 func runBench(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 && args[0] == "intake" {
+		return runBenchIntake(ctx, env, args[1:])
+	}
 	if len(args) > 0 && args[0] == "contain" {
 		return runBenchContain(ctx, env, args[1:])
 	}
 	if len(args) == 0 || args[0] != "log" {
-		return &exitError{code: 2, err: withHint(fmt.Errorf("want 'vallum bench log' or 'vallum bench contain'"), "run 'vallum bench log --help'")}
+		return &exitError{code: 2, err: withHint(fmt.Errorf("want 'vallum bench log', 'vallum bench intake' or 'vallum bench contain'"), "run 'vallum bench log --help'")}
 	}
 	fs := newFlagSet(env, "bench log", "bench log [--entries N] [--writers W] [--payload BYTES] [--dir DIR] [--verify] [--json]")
 	entries := fs.Int("entries", 200000, "entries to append")

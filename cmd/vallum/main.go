@@ -39,7 +39,7 @@ func commands() []command {
 		{"log", "append to, read and prove the evidence log of a running server", runLog},
 		{"verify", "verify a log directory or a court bundle offline, without the server", runVerify},
 		{"rebuild", "rebuild the SQL projections from the evidence log (server stopped)", runRebuild},
-		{"bench", "measure the evidence log (durable appends/s, latency) or containment (block decisions/s)", runBench},
+		{"bench", "measure the evidence log (appends/s, latency), EVE intake (lines/s) or containment (blocks/s)", runBench},
 		{"user", "add users, issue and revoke their API tokens (admin)", runUser},
 		{"guard", "decide a response action offline, explain and lint the rule pack", runGuard},
 		{"sanctions", "import sanctions lists into a running server and screen against them", runSanctions},

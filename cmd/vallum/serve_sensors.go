@@ -38,7 +38,7 @@ const (
 func setupSensors(ctx context.Context, rt *runtime) error {
 	cfg := rt.cfg
 	if rt.srv.Honeytokens == nil {
-		reg, err := honeytoken.Open(ctx, rt.db, rt.log, honeytoken.Options{})
+		reg, err := honeytoken.Open(ctx, rt.db, rt.log, honeytoken.Options{Domain: cfg.Sensors.HoneytokenDomain})
 		if err != nil {
 			return fmt.Errorf("couldn't open the honeytoken registry: %w", err)
 		}
@@ -150,7 +150,7 @@ func honeypots(cfg config.Sensors, dir string, sink sensor.Sink, logger *slog.Lo
 		}
 		s, err := httppot.New(cfg.HTTP, e)
 		if err != nil {
-			return nil, fmt.Errorf("http honeypot: %w", err)
+			return nil, err // says "http honeypot: …"
 		}
 		runs = append(runs, s.Serve)
 	}
@@ -162,7 +162,7 @@ func honeypots(cfg config.Sensors, dir string, sink sensor.Sink, logger *slog.Lo
 		}
 		s, err := tcppot.New(cfg.TCP, e)
 		if err != nil {
-			return nil, fmt.Errorf("tcp honeypots: %w", err)
+			return nil, err // says "tcp honeypots: …"
 		}
 		runs = append(runs, s.Serve)
 	}

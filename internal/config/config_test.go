@@ -29,6 +29,16 @@ func TestParse(t *testing.T) {
 		{name: "payload too large", yaml: "log: {max_payload: 999999999}\n", err: "log.max_payload"},
 		{name: "body smaller than payload", yaml: "log: {max_payload: 4096}\napi: {max_body: 100}\n", err: "api.max_body"},
 		{name: "wrong type", yaml: "log: {max_batch: many}\n", err: "cannot unmarshal !!str `many` into int"},
+		// Honeypot sections are checked when the file loads.
+		{name: "bad ssh honeypot", yaml: "sensors: {ssh: {enabled: true, listen: nowhere}}\n", err: "sensors.ssh.listen"},
+		{name: "bad http honeypot", yaml: "sensors: {http: {enabled: true, bait: {\"no-slash\": x}}}\n", err: "must start with /"},
+		{name: "bad tcp honeypots", yaml: "sensors: {tcp: {hostname: a-name-far-too-long-for-netbios}}\n", err: "at most 15 printable"},
+		{name: "honeytoken domain", yaml: "sensors: {honeytoken_domain: mail.acme.example}\n", check: func(c Config) string {
+			if c.Sensors.HoneytokenDomain != "mail.acme.example" {
+				return "honeytoken_domain not decoded"
+			}
+			return ""
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml))

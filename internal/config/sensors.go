@@ -28,6 +28,11 @@ type Sensors struct {
 	SSH   sshpot.Config  `yaml:"ssh"`
 	HTTP  httppot.Config `yaml:"http"`
 	TCP   tcppot.Config  `yaml:"tcp"`
+	// HoneytokenDomain is the default e-mail domain of e-mail and
+	// customer-row honeytokens: one whose mail we receive and read, so a
+	// use shows up on our systems (docs/honeypots.md). Without it each
+	// such token needs a domain in its request.
+	HoneytokenDomain string `yaml:"honeytoken_domain"`
 }
 
 // Spool bounds a disk spool of events.
@@ -64,6 +69,21 @@ func (s *Sensors) validate() error {
 	}
 	if s.MemoryBudget < 1<<20 {
 		return fmt.Errorf("config: sensors.memory_budget %d must be at least 1 MiB", s.MemoryBudget)
+	}
+	// A bad honeypot section is refused when the configuration loads, not
+	// when the honeypot starts.
+	if s.SSH.Enabled {
+		if err := s.SSH.Validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	if s.HTTP.Enabled {
+		if err := s.HTTP.WithDefaults().Validate(); err != nil {
+			return fmt.Errorf("config: sensors.http: %w", err)
+		}
+	}
+	if err := s.TCP.WithDefaults().Validate(); err != nil {
+		return fmt.Errorf("config: sensors.tcp: %w", err)
 	}
 	return s.Spool.validate("sensors.spool")
 }
