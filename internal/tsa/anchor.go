@@ -137,13 +137,17 @@ func (a *Anchorer) anchorLocked(ctx context.Context, incident, reason string) ([
 	return out, nil
 }
 
-// redact drops credentials from a URL.
+// redact drops what may hold credentials from a URL: the user-info, the
+// query string (an API key or token is often passed there) and the
+// fragment.
 func redact(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return ""
 	}
 	u.User = nil
+	u.RawQuery, u.ForceQuery = "", false
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 

@@ -119,7 +119,10 @@ type Token struct {
 
 // VerifyOptions say what a response must match.
 type VerifyOptions struct {
-	// Data is the stamped data; or give Hash and Digest.
+	// Data is the stamped data; or give Hash and Digest. Hash must be
+	// SHA-256, SHA-384 or SHA-512; with Data and no Hash the token's own
+	// algorithm is used if it is one of these. A token naming another
+	// algorithm, SHA-1 in particular, is refused.
 	Data   []byte
 	Hash   crypto.Hash
 	Digest []byte
@@ -129,6 +132,12 @@ type VerifyOptions struct {
 	Roots *x509.CertPool
 	// Intermediates are extra untrusted certificates to build the chain.
 	Intermediates []*x509.Certificate
+}
+
+// allowedHash reports whether h is a message-imprint algorithm Verify
+// accepts: SHA-1 and weaker are not collision resistant.
+func allowedHash(h crypto.Hash) bool {
+	return h == crypto.SHA256 || h == crypto.SHA384 || h == crypto.SHA512
 }
 
 // Verify checks a DER TimeStampResp: a granted status, a CMS signature
@@ -149,10 +158,15 @@ func Verify(resp []byte, opts VerifyOptions) (*Token, error) {
 		return nil, fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	h, digest := opts.Hash, opts.Digest
+	if h == 0 && opts.Data != nil {
+		// The caller doesn't say: the token's algorithm, if it is one
+		// of the accepted ones (an authority may be set to SHA-384).
+		h = ts.HashAlgorithm
+	}
+	if !allowedHash(h) {
+		return nil, fmt.Errorf("%w: hash %v is not accepted: want SHA-256, SHA-384 or SHA-512", ErrVerify, h)
+	}
 	if opts.Data != nil {
-		if h == 0 {
-			h = ts.HashAlgorithm
-		}
 		if !h.Available() {
 			return nil, fmt.Errorf("%w: hash %v is not available", ErrVerify, h)
 		}

@@ -442,3 +442,65 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://tsa.example/tsa", "https://tsa.example/tsa"},
+		{"https://acme:s3cret@tsa.example/tsa", "https://tsa.example/tsa"},
+		{"https://tsa.example/tsa?apikey=s3cret&x=1", "https://tsa.example/tsa"},
+		{"https://u:p@tsa.example:8443/a/b?token=s3cret#frag", "https://tsa.example:8443/a/b"},
+		{"https://tsa.example/tsa?", "https://tsa.example/tsa"},
+		{"http://[::1", ""},
+	} {
+		if got := redact(tc.in); got != tc.want {
+			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestSHA1Refused: a token whose message imprint is SHA-1 is refused,
+// whether the caller names no hash (as the bundle verifier does) or names
+// SHA-1 itself; SHA-384 stays accepted.
+func TestSHA1Refused(t *testing.T) {
+	a := tsatest.Start(t, tsatest.Options{ESSCertIDAlg: "sha256", Name: "TSA SHA-1"})
+	pool, err := PoolFromPEM(a.CAPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("checkpoint bytes\n")
+	reply := func(h crypto.Hash) []byte {
+		t.Helper()
+		d := h.New()
+		d.Write(data)
+		q, err := (&timestamp.Request{HashAlgorithm: h, HashedMessage: d.Sum(nil), Certificates: true}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := a.Reply(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	sha1Resp := reply(crypto.SHA1)
+	if ts, err := timestamp.ParseResponse(sha1Resp); err != nil || ts.HashAlgorithm != crypto.SHA1 {
+		t.Fatalf("the authority didn't make a SHA-1 token: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		opts VerifyOptions
+	}{
+		{"data, no hash", VerifyOptions{Data: data, Roots: pool}},
+		{"data, SHA-1", VerifyOptions{Data: data, Hash: crypto.SHA1, Roots: pool}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Verify(sha1Resp, tc.opts)
+			if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "is not accepted") {
+				t.Errorf("err = %v, want the SHA-1 token refused", err)
+			}
+		})
+	}
+	if _, err := Verify(reply(crypto.SHA384), VerifyOptions{Data: data, Roots: pool}); err != nil {
+		t.Errorf("a SHA-384 token: %v", err)
+	}
+}

@@ -84,7 +84,8 @@ signer_key = %[1]s/tsa.key
 signer_digest = sha256
 default_policy = 1.3.6.1.4.1.99999.1
 other_policies = 1.3.6.1.4.1.99999.2
-digests = sha256, sha384, sha512
+# sha1 too, so that tests can check a SHA-1 token is refused.
+digests = sha256, sha384, sha512, sha1
 accuracy = secs:1
 clock_precision_digits = 0
 ordering = no
