@@ -91,8 +91,8 @@ func (s *Safety) Check(spec Spec, p *perimeter.Perimeter, devKind []string) erro
 	if m.Protected {
 		return &Refusal{Reason: fmt.Sprintf("%s is in a protected range of the perimeter file (gateways, management hosts, Vallum itself): it is never contained", spec.Target), Forceable: true}
 	}
-	if spec.Kind == "dns_sinkhole" && m.InPerimeter {
-		return &Refusal{Reason: fmt.Sprintf("%s is one of our own names: sinkholing it would cut off our own service", spec.Target), Forceable: true}
+	if spec.Kind == "dns_sinkhole" {
+		return checkSinkhole(spec.Target, m, p)
 	}
 	if spec.Kind != "firewall_block" {
 		return nil
@@ -108,6 +108,23 @@ func (s *Safety) Check(spec Spec, p *perimeter.Perimeter, devKind []string) erro
 	}
 	if minBits := map[bool]int{true: s.MinBits4, false: s.MinBits6}[pfx.Addr().Is4()]; pfx.Bits() < minBits {
 		return &Refusal{Reason: fmt.Sprintf("%s is wider than /%d: blocking it needs force with a reason", pfx, minBits), Forceable: true}
+	}
+	return nil
+}
+
+// checkSinkhole refuses, forceably, a sinkhole of one of our own names
+// or of a name above one of them (the RPZ connector sinkholes a name and
+// every name under it, so example would take acme.example with it), and
+// of a single-label name (a top-level domain).
+func checkSinkhole(target string, m perimeter.Match, p *perimeter.Perimeter) error {
+	if m.InPerimeter {
+		return &Refusal{Reason: fmt.Sprintf("%s is one of our own names: sinkholing it would cut off our own service", target), Forceable: true}
+	}
+	if own, ok := p.OwnNameUnder(target); ok {
+		return &Refusal{Reason: fmt.Sprintf("%s is a parent of %s, one of our own names: sinkholing it (and every name under it) would cut off our own service", target, own), Forceable: true}
+	}
+	if h, err := perimeter.NormalizeHost(strings.TrimSpace(target)); err == nil && !strings.Contains(h, ".") {
+		return &Refusal{Reason: fmt.Sprintf("%s is a single-label name (a top-level domain): sinkholing it and every name under it needs force with a reason", target), Forceable: true}
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ func TestSafetyCheck(t *testing.T) {
 	p := mustPerimeter(t, perimeter.File{
 		Networks:          []perimeter.Network{{CIDR: "10.0.0.0/8"}},
 		Domains:           []string{"acme.example"},
-		Assets:            []perimeter.Asset{{Name: "ws7", Addresses: []string{"10.3.0.7"}}},
+		Assets:            []perimeter.Asset{{Name: "ws7", Addresses: []string{"10.3.0.7"}, Hostnames: []string{"ws7.corp.test"}}},
 		Devices:           []perimeter.Device{{Name: "fw", Kind: "firewall"}, {Name: "dns1", Kind: "resolver"}, {Name: "edr", Kind: "edr"}},
 		IdentityProviders: []string{"corp-ad"},
 		Protected:         []string{"10.0.0.1/32", "2001:db8:1::/48"},
@@ -45,6 +45,13 @@ func TestSafetyCheck(t *testing.T) {
 		{"sinkhole", Spec{Kind: "dns_sinkhole", Target: "c2.evil.example", Device: "dns1"}, dns, "", false},
 		{"sinkhole on a firewall", Spec{Kind: "dns_sinkhole", Target: "c2.evil.example", Device: "fw"}, dns, "not one of our", false},
 		{"sinkhole our own name", Spec{Kind: "dns_sinkhole", Target: "mail.acme.example", Device: "dns1"}, dns, "our own names", true},
+		{"sinkhole our own domain", Spec{Kind: "dns_sinkhole", Target: "acme.example", Device: "dns1"}, dns, "our own names", true},
+		{"sinkhole the parent of our domain", Spec{Kind: "dns_sinkhole", Target: "example", Device: "dns1"}, dns, "parent of acme.example", true},
+		{"sinkhole the parent of our domain, trailing dot", Spec{Kind: "dns_sinkhole", Target: "Example.", Device: "dns1"}, dns, "parent of acme.example", true},
+		{"sinkhole the parent of an asset's name", Spec{Kind: "dns_sinkhole", Target: "corp.test", Device: "dns1"}, dns, "parent of ws7.corp.test", true},
+		{"sinkhole a sibling of our domain", Spec{Kind: "dns_sinkhole", Target: "evil.example", Device: "dns1"}, dns, "", false},
+		{"sinkhole a name ending like ours", Spec{Kind: "dns_sinkhole", Target: "me.example.net", Device: "dns1"}, dns, "", false},
+		{"sinkhole a top-level domain", Spec{Kind: "dns_sinkhole", Target: "zip", Device: "dns1"}, dns, "single-label", true},
 		{"disable our account", Spec{Kind: "account_disable", Target: "corp-ad:mrossi", Device: "idp"}, edr, "", false},
 		{"disable a third party's account", Spec{Kind: "account_disable", Target: "gmail:mrossi", Device: "idp"}, edr, "identity providers", false},
 	} {

@@ -280,3 +280,31 @@ func TestNewDoesNotChangeFile(t *testing.T) {
 		t.Errorf("Lookup(a): got %+v, want owner self, criticality medium, sorted flags", m)
 	}
 }
+
+func TestOwnNameUnder(t *testing.T) {
+	p := mustParse(t, testFile)
+	for _, c := range []struct {
+		name, want string
+	}{
+		{"example", "acme.example"},
+		{"EXAMPLE.", "acme.example"},
+		{"acme.example", "acme.example"},
+		{"pacs.acme.example", "pacs.acme.example"},
+		{"partner.example", "crm.partner.example"},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
+		{"bücher.example", "xn--bcher-kva.example"},
+		{"mail.acme.example", ""}, // under ours, not above: Lookup answers that
+		{"me.example", ""},        // acme.example does not end in .me.example
+		{"evil.example.test", ""}, // unrelated
+		{"com", ""},               // none of ours in com
+		{"not a host name", ""},   // invalid
+		{"", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := p.OwnNameUnder(c.name)
+			if got != c.want || ok != (c.want != "") {
+				t.Errorf("OwnNameUnder(%q) = %q, %v; want %q, %v", c.name, got, ok, c.want, c.want != "")
+			}
+		})
+	}
+}

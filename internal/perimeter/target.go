@@ -162,6 +162,32 @@ func (p *Perimeter) underDomain(h string) bool {
 	}
 }
 
+// OwnNameUnder returns one of our domains or asset hostnames that is name
+// itself or a subdomain of it, label by label (the smallest such name, so
+// that the answer is stable), and false when there is none or name is not
+// a valid hostname. It answers the question Lookup does not: whether a
+// rule covering name and everything under it (a DNS sinkhole) would cover
+// names of ours, when name is *above* them (example for acme.example).
+func (p *Perimeter) OwnNameUnder(name string) (string, bool) {
+	h, err := NormalizeHost(strings.TrimSpace(name))
+	if err != nil {
+		return "", false
+	}
+	var found string
+	consider := func(own string) {
+		if (own == h || strings.HasSuffix(own, "."+h)) && (found == "" || own < found) {
+			found = own
+		}
+	}
+	for d := range p.domains {
+		consider(d)
+	}
+	for host := range p.byHost {
+		consider(host)
+	}
+	return found, found != ""
+}
+
 func (p *Perimeter) lookupAddr(addr netip.Addr, m *Match) {
 	if a := p.byAddr[addr]; a != nil {
 		p.fromAsset(a, m)
