@@ -51,12 +51,39 @@ const (
 	ItemsFile    = "evidence/items.json"
 )
 
-// Limits on a bundle read from untrusted bytes.
+// Limits on a bundle read from untrusted bytes, which is held in memory:
+// MaxFileSize for one file (an evidence file bigger than this is not put
+// in a bundle), MaxTotalSize for all of them, each file counting
+// fileOverhead bytes more for its name and map entry, and MaxFiles files.
 const (
 	MaxFiles     = 1 << 20
-	MaxFileSize  = 256 << 20
-	MaxTotalSize = 2 << 30
+	MaxFileSize  = 64 << 20
+	MaxTotalSize = 512 << 20
+	fileOverhead = 512
 )
+
+// readLimits are the limits the readers apply; tests lower them.
+var readLimits = struct{ file, total int64 }{MaxFileSize, MaxTotalSize}
+
+// ErrTooLarge is wrapped (with ErrMalformed) when a bundle read from
+// untrusted bytes exceeds MaxFileSize, MaxTotalSize or MaxFiles.
+var ErrTooLarge = errors.New("bundle too large")
+
+// admit checks that a file of size bytes fits the limits, given total
+// bytes and n files read so far, and returns the new total.
+func admit(name string, size, total int64, n int) (int64, error) {
+	if size < 0 || size > readLimits.file {
+		return total, fmt.Errorf("%w: %w: %s is %d bytes, more than the limit of %d bytes for one file", ErrMalformed, ErrTooLarge, name, size, readLimits.file)
+	}
+	if n >= MaxFiles {
+		return total, fmt.Errorf("%w: %w: %s: more than %d files", ErrMalformed, ErrTooLarge, name, MaxFiles)
+	}
+	total += size + fileOverhead
+	if total > readLimits.total {
+		return total, fmt.Errorf("%w: %w: %s (%d bytes) brings the bundle past the limit of %d bytes in all", ErrMalformed, ErrTooLarge, name, size, readLimits.total)
+	}
+	return total, nil
+}
 
 // Files is a bundle's content: slash-separated relative path → bytes.
 type Files map[string][]byte
@@ -192,7 +219,9 @@ func WriteTarGz(w io.Writer, files Files, mtime time.Time) error {
 
 // ReadTarGz reads a bundle from a gzip-compressed tar. Only regular files
 // (and directories, ignored) are accepted, with clean relative paths,
-// within MaxFiles, MaxFileSize and MaxTotalSize.
+// within MaxFiles, MaxFileSize and MaxTotalSize; a bundle past a limit is
+// refused (ErrTooLarge) as soon as a tar header shows it, before the
+// file's content is read.
 func ReadTarGz(r io.Reader) (Files, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
@@ -223,19 +252,18 @@ func ReadTarGz(r io.Reader) (Files, error) {
 		if _, dup := files[name]; dup {
 			return nil, fmt.Errorf("%w: %s appears twice", ErrMalformed, name)
 		}
-		if h.Size < 0 || h.Size > MaxFileSize {
-			return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, name, h.Size, MaxFileSize)
+		// The limits are checked on the header's size before anything
+		// is read, and the file is read into a slice of exactly that
+		// size: a claim larger than what follows costs one allocation
+		// within the limit for one file, and no growth doubles it.
+		if total, err = admit(name, h.Size, total, len(files)); err != nil {
+			return nil, err
 		}
-		if total += h.Size; total > MaxTotalSize || len(files) >= MaxFiles {
-			return nil, fmt.Errorf("%w: more than %d bytes or %d files", ErrMalformed, int64(MaxTotalSize), MaxFiles)
-		}
-		// Read what is there rather than allocating what the header
-		// claims: a hostile header can claim much more than it holds.
-		var b bytes.Buffer
-		if n, err := io.Copy(&b, io.LimitReader(tr, h.Size)); err != nil || n != h.Size {
+		b := make([]byte, h.Size)
+		if n, err := io.ReadFull(tr, b); err != nil {
 			return nil, fmt.Errorf("%w: %s: truncated (%d of %d bytes): %v", ErrMalformed, name, n, h.Size, err)
 		}
-		files[name] = b.Bytes()
+		files[name] = b
 	}
 	return files, nil
 }
@@ -287,13 +315,10 @@ func ReadDir(dir string) (Files, error) {
 		if err != nil {
 			return err
 		}
-		if fi.Size() > MaxFileSize {
-			return fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, rel, fi.Size(), MaxFileSize)
+		if total, err = admit(rel, fi.Size(), total, len(files)); err != nil {
+			return err
 		}
-		if total += fi.Size(); total > MaxTotalSize || len(files) >= MaxFiles {
-			return fmt.Errorf("%w: more than %d bytes or %d files", ErrMalformed, int64(MaxTotalSize), MaxFiles)
-		}
-		b, err := os.ReadFile(p)
+		b, err := readFileSize(p, fi.Size())
 		if err != nil {
 			return err
 		}
@@ -304,6 +329,24 @@ func ReadDir(dir string) (Files, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// readFileSize reads a file of size bytes (as listed) into a slice of
+// exactly that size; a file that changed size since is an error.
+func readFileSize(p string, size int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("couldn't read %s: %w", p, err)
+	}
+	if n, _ := f.Read(make([]byte, 1)); n > 0 {
+		return nil, fmt.Errorf("%s grew while the bundle was read", p)
+	}
+	return b, nil
 }
 
 // Read reads a bundle from a directory or a .tar.gz file.

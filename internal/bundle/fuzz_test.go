@@ -1,9 +1,17 @@
 package bundle
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +135,79 @@ func BenchmarkExportVerify(b *testing.B) {
 		b.ReportMetric(float64(t1.Sub(t0).Milliseconds()), "export-ms")
 		b.ReportMetric(float64(time.Since(t1).Milliseconds()), "verify-ms")
 		b.ReportMetric(float64(tgz.Len())/(1<<20), "tar.gz-MiB")
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestReadBomb: a small .tar.gz that inflates past the limits is refused
+// with an error naming the file and the limit, as soon as the tar header
+// shows it, before the rest of the stream is read. The limits are lowered
+// so that the test allocates little.
+func TestReadBomb(t *testing.T) {
+	saved := readLimits
+	t.Cleanup(func() { readLimits = saved })
+	readLimits.file, readLimits.total = 1<<20, 3<<20
+	zeros := make([]byte, 1<<20)
+	noise := make([]byte, 2<<20) // incompressible, after the bomb
+	rand.Read(noise)
+	bomb := func(files ...struct {
+		name string
+		data []byte
+	}) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		tw := tar.NewWriter(zw)
+		for _, f := range files {
+			tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg})
+			tw.Write(f.data)
+		}
+		tw.Close()
+		zw.Close()
+		return b.Bytes()
+	}
+	type file = struct {
+		name string
+		data []byte
+	}
+	for _, tc := range []struct {
+		name  string
+		tgz   []byte
+		want  string
+		limit int64
+	}{
+		{"one file too large", bomb(file{"evidence/files/a", append(zeros, 0)}, file{"noise", noise}),
+			"evidence/files/a is 1048577 bytes, more than the limit of 1048576 bytes for one file", 1 << 20},
+		{"too much in all", bomb(file{"a", zeros}, file{"b", zeros}, file{"c", zeros}, file{"noise", noise}),
+			"c (1048576 bytes) brings the bundle past the limit of 3145728 bytes in all", 3 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &countingReader{r: bytes.NewReader(tc.tgz)}
+			_, err := ReadTarGz(in)
+			if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrTooLarge saying %q", err, tc.want)
+			}
+			// The refusal came at the header: the incompressible file
+			// after it was not read.
+			if in.n > int64(len(tc.tgz))-int64(len(noise))/2 {
+				t.Errorf("read %d of %d compressed bytes before refusing", in.n, len(tc.tgz))
+			}
+		})
+	}
+	// A directory: the same limits, from the files' sizes.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "big"), append(zeros, 0), 0o600)
+	if _, err := ReadDir(dir); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "big is 1048577 bytes, more than the limit") {
+		t.Errorf("directory: err = %v, want ErrTooLarge naming big", err)
 	}
 }
