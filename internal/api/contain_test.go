@@ -49,7 +49,7 @@ func (e *edr) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
-	if !hmac.Equal([]byte(r.Header.Get(contain.HeaderSignature)), []byte(contain.Sign([]byte(edrKey), r.Header.Get(contain.HeaderTimestamp), body))) {
+	if !hmac.Equal([]byte(r.Header.Get(contain.HeaderSignature)), []byte(contain.Sign([]byte(edrKey), r.Method, r.RequestURI, r.Header.Get(contain.HeaderTimestamp), body))) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}

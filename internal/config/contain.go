@@ -151,6 +151,11 @@ func (x *Contain) validate() error {
 				return fmt.Errorf("config: %s.kinds[%d]: %q is not one of %v", f, j, k, containKinds)
 			}
 		}
+		for _, u := range []struct{ field, url string }{{"url", w.URL}, {"read_back", w.ReadBack}} {
+			if err := contain.CheckURL(u.url); err != nil {
+				return fmt.Errorf("config: %s.%s: %v", f, u.field, err)
+			}
+		}
 		if w.Attempts < 0 || w.Attempts > 20 {
 			return fmt.Errorf("config: %s.attempts %d must be between 1 and 20", f, w.Attempts)
 		}

@@ -47,6 +47,8 @@ contain:
 		{"contain: {rpz: [{device: d, zone: z., file: f}]}", "exactly one of cname"},
 		{"contain: {webhooks: [{device: e, url: u, read_back: r, secret_file: s, kinds: [remote_access]}]}", "not one of"},
 		{"contain: {webhooks: [{device: e, kinds: [host_isolation]}]}", "required"},
+		{"contain: {webhooks: [{device: e, url: \"http://edr.acme.example/c\", read_back: \"https://edr.acme.example/s\", secret_file: s, kinds: [host_isolation]}]}", "webhooks[0].url: \"http://edr.acme.example/c\" is plain http"},
+		{"contain: {webhooks: [{device: e, url: \"https://edr.acme.example/c\", read_back: \"http://u:p@edr.acme.example/s?token=t\", secret_file: s, kinds: [host_isolation]}]}", "webhooks[0].read_back: \"http://edr.acme.example/s\" is plain http"},
 		{"contain: {default_expiry: forever}", "default_expiry"},
 		{"contain: {reconcile: maybe}", "reconcile"},
 		{"contain: {self: [not-an-address]}", "self[0]"},

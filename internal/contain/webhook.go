@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -27,10 +28,13 @@ type WebhookConfig struct {
 	// Kinds are the action kinds it carries out (firewall_block,
 	// host_isolation, account_disable).
 	Kinds []string `yaml:"kinds"`
-	// URL receives the POSTs.
+	// URL receives the POSTs: https, or http only to a loopback address.
+	// Logs, plans and reports show it without its userinfo and query
+	// string (see RedactURL).
 	URL string `yaml:"url"`
 	// ReadBack is the URL Verify reads the state from; "{action}" is
-	// replaced by the action ID (query-escaped).
+	// replaced by the action ID (query-escaped). https, or http only to a
+	// loopback address; shown redacted like URL.
 	ReadBack string `yaml:"read_back"`
 	// SecretFile holds the HMAC-SHA-256 key (its bytes, trailing newline
 	// trimmed). The key is never logged.
@@ -48,7 +52,7 @@ type WebhookConfig struct {
 // Headers of a webhook call.
 const (
 	HeaderTimestamp   = "X-Vallum-Timestamp" // Unix seconds
-	HeaderSignature   = "X-Vallum-Signature" // "sha256=" + hex HMAC-SHA-256(key, timestamp + "." + body)
+	HeaderSignature   = "X-Vallum-Signature" // "sha256=" + hex HMAC-SHA-256(key, method + "\n" + path?query + "\n" + timestamp + "." + body): see Sign
 	HeaderIdempotency = "Idempotency-Key"    // same for every attempt of one call
 	HeaderAttempt     = "X-Vallum-Attempt"   // 1, 2, …
 )
@@ -83,15 +87,46 @@ type Webhook struct {
 
 var _ Connector = (*Webhook)(nil)
 
-// NewWebhook checks cfg and reads the key.
+// CheckURL checks a webhook or read-back URL ("{action}" allowed): it
+// must be https, or http to a loopback address (127.0.0.0/8, [::1]), where
+// nothing on the network can read or change the call. The error shows the
+// URL redacted.
+func CheckURL(u string) error {
+	pu, err := url.Parse(strings.ReplaceAll(u, "{action}", "x"))
+	if err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
+		return fmt.Errorf("%q is not an https URL", RedactURL(u))
+	}
+	if pu.Scheme == "http" {
+		if a, err := netip.ParseAddr(pu.Hostname()); err != nil || !a.Unmap().IsLoopback() {
+			return fmt.Errorf("%q is plain http: use https (http is allowed only to a loopback address)", RedactURL(u))
+		}
+	}
+	return nil
+}
+
+// RedactURL returns u without its userinfo, query string and fragment,
+// which may carry credentials (user:password@, ?token=…): the form every
+// log entry, plan, report and error shows. A URL that does not parse is
+// replaced by a placeholder.
+func RedactURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	pu.User, pu.RawQuery, pu.ForceQuery, pu.Fragment, pu.RawFragment = nil, "", false, "", ""
+	return pu.String()
+}
+
+// NewWebhook checks cfg and reads the key. The client (nil: a default
+// one) is copied so that redirects are never followed: a redirect would
+// carry the signed call to another URL, so it is reported as a failure.
 func NewWebhook(cfg WebhookConfig, client *http.Client) (*Webhook, error) {
 	if cfg.Device == "" || len(cfg.Kinds) == 0 {
 		return nil, errors.New("webhook: device and kinds are required")
 	}
 	for _, u := range []string{cfg.URL, cfg.ReadBack} {
-		pu, err := url.Parse(strings.ReplaceAll(u, "{action}", "x"))
-		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			return nil, fmt.Errorf("webhook %s: %q is not an http(s) URL", cfg.Device, u)
+		if err := CheckURL(u); err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", cfg.Device, err)
 		}
 	}
 	b, err := os.ReadFile(cfg.SecretFile)
@@ -111,10 +146,12 @@ func NewWebhook(cfg WebhookConfig, client *http.Client) (*Webhook, error) {
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 500 * time.Millisecond
 	}
-	if client == nil {
-		client = &http.Client{}
+	c := &http.Client{}
+	if client != nil {
+		*c = *client
 	}
-	return &Webhook{cfg: cfg, key: key, client: client, sleep: sleepCtx}, nil
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Webhook{cfg: cfg, key: key, client: c, sleep: sleepCtx}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -137,13 +174,46 @@ func (w *Webhook) Type() string { return "webhook" }
 // Kinds returns the configured kinds.
 func (w *Webhook) Kinds() []string { return w.cfg.Kinds }
 
-// Sign returns the signature header value for a timestamp and body.
-func Sign(key []byte, timestamp string, body []byte) string {
+// Sign returns the signature header value of a request: "sha256=" and
+// the hex HMAC-SHA-256 with key of
+//
+//	method + "\n" + target + "\n" + timestamp + "." + body
+//
+// where target is the request target as sent in the request line, the
+// path and query (a Go receiver passes r.Method and r.RequestURI). A
+// signature is bound to its method and URL: it cannot be replayed to
+// another endpoint of the receiver, nor a read-back's to a POST.
+func Sign(key []byte, method, target, timestamp string, body []byte) string {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(timestamp))
-	m.Write([]byte("."))
+	m.Write([]byte(method + "\n" + target + "\n" + timestamp + "."))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// signRequest sets the timestamp and signature headers of req.
+func (w *Webhook) signRequest(req *http.Request, body []byte) {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign(w.key, req.Method, req.URL.RequestURI(), ts, body))
+}
+
+// redactErr returns err's message with the URL of a *url.Error (which the
+// HTTP client puts in every network error, query string included)
+// redacted.
+func redactErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("%s %q: %v", ue.Op, RedactURL(ue.URL), ue.Err)
+	}
+	return err.Error()
+}
+
+// statusError describes an HTTP status that is not a success.
+func statusError(status int) string {
+	if status >= 300 && status < 400 {
+		return fmt.Sprintf("HTTP %d (a redirect: not followed)", status)
+	}
+	return fmt.Sprintf("HTTP %d", status)
 }
 
 // Plan describes the call that will be made.
@@ -152,8 +222,8 @@ func (w *Webhook) Plan(ctx context.Context, s Spec) (Plan, error) {
 		return Plan{}, fmt.Errorf("%w: webhook %s does not carry out %s", ErrUnsupported, w.cfg.Device, s.Kind)
 	}
 	return Plan{Action: s.Action, Connector: w.Type(), Device: w.cfg.Device, Kind: s.Kind, Target: s.Target, Expires: s.Expires,
-		Changes: []Change{{Op: "add", Element: s.Target, Where: "POST " + w.cfg.URL,
-			Detail: fmt.Sprintf(`signed JSON {"op":"contain","kind":%q,"target":%q}; verified by GET %s`, s.Kind, s.Target, w.readBackURL(s.Action))}}}, nil
+		Changes: []Change{{Op: "add", Element: s.Target, Where: "POST " + RedactURL(w.cfg.URL),
+			Detail: fmt.Sprintf(`signed JSON {"op":"contain","kind":%q,"target":%q}; verified by GET %s`, s.Kind, s.Target, RedactURL(w.readBackURL(s.Action)))}}}, nil
 }
 
 func (w *Webhook) readBackURL(action string) string {
@@ -194,7 +264,7 @@ func (w *Webhook) call(ctx context.Context, p Plan, op string) (Report, error) {
 		switch {
 		case err != nil:
 			attempts = append(attempts, "network error")
-			last = err
+			last = errors.New(redactErr(err))
 			continue
 		case status >= 500:
 			attempts = append(attempts, strconv.Itoa(status))
@@ -202,14 +272,14 @@ func (w *Webhook) call(ctx context.Context, p Plan, op string) (Report, error) {
 			continue
 		case status >= 300:
 			attempts = append(attempts, strconv.Itoa(status))
-			last = fmt.Errorf("HTTP %d (not retried)", status)
+			last = fmt.Errorf("%s (not retried)", statusError(status))
 		default:
 			attempts = append(attempts, strconv.Itoa(status))
 			last = nil
 		}
 		break
 	}
-	rep := Report{Detail: fmt.Sprintf("%s %s, idempotency key %s, attempts: %s", op, w.cfg.URL, idem, strings.Join(attempts, ", "))}
+	rep := Report{Detail: fmt.Sprintf("%s %s, idempotency key %s, attempts: %s", op, RedactURL(w.cfg.URL), idem, strings.Join(attempts, ", "))}
 	o := Outcome{Element: p.Target, OK: last == nil}
 	if last != nil {
 		o.Error = last.Error()
@@ -228,10 +298,8 @@ func (w *Webhook) post(ctx context.Context, body []byte, idem string, attempt in
 	if err != nil {
 		return 0, err
 	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(w.key, ts, body))
+	w.signRequest(req, body)
 	req.Header.Set(HeaderIdempotency, idem)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
 	resp, err := w.client.Do(req)
@@ -272,20 +340,21 @@ func ParseReadBack(b []byte) (ReadBack, error) {
 func (w *Webhook) Verify(ctx context.Context, p Plan, present bool) (Observation, error) {
 	obs := Observation{At: time.Now().UTC(), Want: want(present)}
 	u := w.readBackURL(p.Action)
+	shown := RedactURL(u)
 	body, status, err := w.get(ctx, u)
 	o := Observed{Element: p.Target}
 	wantState := map[bool]string{true: "contained", false: "released"}[present]
 	switch {
 	case err != nil:
-		o.Detail = "GET " + u + ": " + err.Error()
+		o.Detail = "GET " + shown + ": " + redactErr(err)
 	case status != http.StatusOK:
-		o.Detail = fmt.Sprintf("GET %s: HTTP %d", u, status)
+		o.Detail = "GET " + shown + ": " + statusError(status)
 	default:
 		snippet := string(body)
 		if len(snippet) > 1024 {
 			snippet = snippet[:1024] + "…"
 		}
-		o.Detail = "GET " + u + ": " + snippet
+		o.Detail = "GET " + shown + ": " + snippet
 		rb, perr := ParseReadBack(body)
 		if perr != nil {
 			o.Detail += " (" + perr.Error() + ")"
@@ -311,9 +380,7 @@ func (w *Webhook) get(ctx context.Context, u string) ([]byte, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(w.key, ts, nil))
+	w.signRequest(req, nil)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return nil, 0, err
