@@ -362,14 +362,15 @@ func (q *Quarantine) release(n int64) {
 }
 
 // payloadName makes a client-chosen name safe to carry in an event:
-// valid UTF-8, no control characters, bounded.
+// valid UTF-8, no C0 or C1 control characters (a C1 such as U+009B, CSI,
+// drives some terminals as ESC [ does), bounded.
 func payloadName(s string) string {
 	if len(s) > maxPayloadName {
 		s = s[:maxPayloadName]
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || 0x7f <= r && r <= 0x9f {
 			return '\uFFFD'
 		}
 		return r

@@ -189,6 +189,8 @@ func TestPayloadName(t *testing.T) {
 		{"x.sh", "x.sh"},
 		{"a\nb\x1b[0m", "a\uFFFDb\uFFFD[0m"},
 		{"bad\xffutf8", "bad\uFFFDutf8"},
+		{"c1\u009b31m\u0085x\u00a0é", "c1\uFFFD31m\uFFFDx\u00a0é"},
+		{"raw\x9b", "raw\uFFFD"},
 		{strings.Repeat("é", 400), strings.Repeat("é", 256)},
 	}
 	for _, tt := range tests {

@@ -445,3 +445,18 @@ func TestSMBNTLM(t *testing.T) {
 		t.Errorf("auth %+v, want response %s", a, want)
 	}
 }
+
+func TestTelnetLineStripsC1(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"root\r\n", "root"},
+		{"ro\u009b2Jot\r\n", "ro2Jot"},
+		{"a\x9bb\x85c\r\n", "abc"},
+		{"caf\xe9 \u00e9\u00a0\r\n", "caf\xe9 \u00e9\u00a0"},
+	}
+	for _, tt := range tests {
+		got, _, ok := telnetLine(nil, &telnetDecoder{}, []byte(tt.in))
+		if !ok || got != tt.want {
+			t.Errorf("telnetLine(%q) = %q, %v, want %q", tt.in, got, ok, tt.want)
+		}
+	}
+}

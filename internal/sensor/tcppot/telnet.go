@@ -3,6 +3,7 @@ package tcppot
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vallum/vallum/internal/sensor"
 )
@@ -93,7 +94,7 @@ func telnetLine(ss *session, d *telnetDecoder, pending []byte) (string, []byte, 
 				if len(rest) > 0 && (rest[0] == '\n' || rest[0] == 0) {
 					rest = rest[1:]
 				}
-				return string(line), rest, true
+				return stripC1(line), rest, true
 			case b == 0x7f || b == 0x08:
 				if len(line) > 0 {
 					line = line[:len(line)-1]
@@ -104,10 +105,26 @@ func telnetLine(ss *session, d *telnetDecoder, pending []byte) (string, []byte, 
 		}
 		n, err := ss.c.Read(buf[:])
 		if n == 0 && err != nil {
-			return string(line), nil, false
+			return stripC1(line), nil, false
 		}
 		pending = d.decode(buf[:n])
 	}
+}
+
+// stripC1 drops C1 control characters (U+0080–U+009F, and the same
+// values as lone 8-bit bytes, which some terminals obey as ESC-sequences:
+// 0x9b is CSI); other bytes, Latin-1 letters included, are kept as sent.
+func stripC1(b []byte) string {
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		c1 := 0x80 <= r && r <= 0x9f || r == utf8.RuneError && size == 1 && 0x80 <= b[0] && b[0] <= 0x9f
+		if !c1 {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return string(out)
 }
 
 // telnetDecoder strips telnet commands and subnegotiations from a byte
