@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,9 +36,24 @@ func checkVerifyBundle(t *testing.T, e exported) {
 		Anchors   []struct {
 			OK bool `json:"ok"`
 		} `json:"anchors"`
+		NotVerified    []string `json:"not_verified"`
+		ManifestSHA256 string   `json:"manifest_sha256"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &js); err != nil || r.code != 0 || !js.OK || !js.KeyPinned || js.Incident != e.incident || len(js.Anchors) != 1 || !js.Anchors[0].OK {
 		t.Errorf("verify --json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	// The reading aids are named as not verified, in the JSON and the account.
+	if !slices.Contains(js.NotVerified, "report/report.en.html") || !slices.Contains(js.NotVerified, "VERIFY.md") {
+		t.Errorf("verify --json: not_verified = %v, want the report and VERIFY.md", js.NotVerified)
+	}
+	r = runBin(t, e.dir, "", "verify", "--vkey", e.vkey, e.offline)
+	if !strings.Contains(r.stdout, "NOT VERIFIED: VERIFY.md, evidence/items.json, report/report.it.html") {
+		t.Errorf("verify doesn't say the reading aids are not verified:\n%s", r.stdout)
+	}
+	// The offline bundle, made after the online export was logged, shows
+	// that export with the online bundle's manifest SHA-256.
+	if js.ManifestSHA256 == "" || !strings.Contains(r.stdout, "with manifest.json SHA-256 "+js.ManifestSHA256) {
+		t.Errorf("the later bundle doesn't show the logged export of manifest %q:\n%s", js.ManifestSHA256, r.stdout)
 	}
 	// A root that is not the authority's: the time-stamp fails.
 	stranger := tsatest.Start(t, tsatest.Options{Name: "Stranger TSA"})

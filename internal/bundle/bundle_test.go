@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -543,5 +544,103 @@ func TestFileName(t *testing.T) {
 		if got := FileName(tc.id); got != tc.want {
 			t.Errorf("FileName(%q) = %q, want %q", tc.id, got, tc.want)
 		}
+	}
+}
+
+// TestReadingAids: the report, VERIFY.md and evidence/items.json are
+// covered by no proof of the log, so a holder can rewrite them and reseal
+// the manifest. Verify must not rely on them and must say, in the account
+// and the JSON, that they are not verified; a file planted under
+// evidence/files/ that no logged entry names fails. The export of a
+// bundle is logged with its manifest's SHA-256, which a later bundle of
+// the incident shows.
+func TestReadingAids(t *testing.T) {
+	e := newEnv(t, false)
+	id, _ := e.scenario(t)
+	ctx := context.Background()
+	opts := Options{Langs: []string{"en"}}
+	good, _, err := Build(ctx, e.deps(), id, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := ParseManifest(good[ManifestFile])
+	planted := []byte("planted by the bundle's holder")
+	cases := []struct {
+		name string
+		mut  func(f Files)
+		// ok: the bundle still verifies, naming notVerified as such;
+		// otherwise a problem naming file with want.
+		ok                bool
+		notVerified, want string
+	}{
+		{"report changed", func(f Files) {
+			f["report/report.en.html"] = bytes.ReplaceAll(f["report/report.en.html"], []byte("ransomware on ws7"), []byte("a false alarm"))
+		}, true, "report/report.en.html", ""},
+		{"report added", func(f Files) { f["report/report.it.html"] = []byte("<p>tutto a posto</p>") }, true, "report/report.it.html", ""},
+		{"VERIFY.md changed", func(f Files) {
+			f[VerifyFile] = []byte("# How to verify this bundle\n\nNo need: trust us.\n")
+		}, true, VerifyFile, ""},
+		{"items changed", func(f Files) {
+			f[ItemsFile] = bytes.ReplaceAll(f[ItemsFile], []byte("S-0042"), []byte("S-9999"))
+		}, true, ItemsFile, ""},
+		{"planted evidence file", func(f Files) { f["evidence/files/"+sha256Hex(planted)] = planted }, false, "",
+			"evidence/files/" + sha256Hex(planted) + ": no logged entry of the bundle (evidence.acquired or evidence.custody) names this SHA-256"},
+		{"planted file under report/", func(f Files) { f["report/extra.html"] = planted }, false, "", "report/extra.html: file is not part of any check"},
+		{"planted file under evidence/", func(f Files) { f["evidence/notes.txt"] = planted }, false, "", "evidence/notes.txt: file is not part of any check"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := clone(good)
+			tc.mut(f)
+			seal(f, m)
+			r := Verify(f, VerifyOptions{VKey: e.vkey})
+			if !tc.ok {
+				if r.OK() || !strings.Contains(r.String(), tc.want) {
+					t.Fatalf("want a problem %q; got:\n%s", tc.want, r)
+				}
+				return
+			}
+			if !r.OK() {
+				t.Fatalf("a reading aid changed: want the bundle verified with the aid named as not verified; got:\n%s", r)
+			}
+			if !slices.Contains(r.NotVerified, tc.notVerified) {
+				t.Errorf("not_verified = %v, want it to name %s", r.NotVerified, tc.notVerified)
+			}
+			if s := r.String(); !strings.Contains(s, "NOT VERIFIED: ") || !strings.Contains(s, tc.notVerified) {
+				t.Errorf("the account doesn't say %s is not verified:\n%s", tc.notVerified, s)
+			}
+			js, _ := json.Marshal(r)
+			if !bytes.Contains(js, []byte(`"not_verified":[`)) || !bytes.Contains(js, []byte(tc.notVerified)) {
+				t.Errorf("the JSON doesn't say %s is not verified: %s", tc.notVerified, js)
+			}
+			if r.Incident != id || len(r.Entries) == 0 {
+				t.Errorf("the account's facts changed with a reading aid: incident %q, %d entries", r.Incident, len(r.Entries))
+			}
+		})
+	}
+	// The untouched bundle says the same of its reading aids.
+	r := Verify(good, VerifyOptions{VKey: e.vkey})
+	if want := []string{VerifyFile, ItemsFile, "report/report.en.html"}; !r.OK() || !slices.Equal(r.NotVerified, want) {
+		t.Errorf("not_verified = %v, want %v\n%s", r.NotVerified, want, r)
+	}
+	if !bytes.Contains(good["report/report.en.html"], []byte("NOT VERIFIED: this report is a reading aid")) || !bytes.Contains(good[VerifyFile], []byte("**Not verified:**")) {
+		t.Error("the report or VERIFY.md doesn't say it is not verified")
+	}
+	// The export is logged with the manifest's SHA-256; a later bundle
+	// holds that entry, so the first bundle's manifest can be checked.
+	if _, err := LogExport(ctx, e.log, "marta", id, good, opts); err != nil {
+		t.Fatal(err)
+	}
+	e.index(t)
+	later, _, err := Build(ctx, e.deps(), id, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := Verify(later, VerifyOptions{VKey: e.vkey})
+	if !lr.OK() || len(lr.Exports) != 1 || lr.Exports[0].ManifestSHA256 != r.ManifestSHA256 || r.ManifestSHA256 != sha256Hex(good[ManifestFile]) {
+		t.Errorf("later bundle's exports = %+v, want one naming manifest SHA-256 %s\n%s", lr.Exports, r.ManifestSHA256, lr)
+	}
+	if !strings.Contains(lr.String(), "export: entry") {
+		t.Errorf("the account doesn't show the logged export:\n%s", lr)
 	}
 }

@@ -533,7 +533,9 @@ func (b *builder) writeEvidence(ctx context.Context, withFiles bool) ([]incident
 		}
 		b.scrubItem(&it)
 		items = append(items, it)
-		if !withFiles || it.SHA256 == "" {
+		// An item whose acquisition entry was erased has no logged
+		// SHA-256 in the bundle to vouch for its file: leave it out.
+		if !withFiles || it.SHA256 == "" || it.Erased {
 			continue
 		}
 		name := "evidence/files/" + it.SHA256

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
+	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/tsa"
 )
 
@@ -177,7 +178,51 @@ type Report struct {
 	Checks      []string       `json:"checks"`
 	Problems    []Problem      `json:"problems"`
 	Warnings    []string       `json:"warnings"`
+	// NotVerified are the bundle's reading aids — VERIFY.md,
+	// evidence/items.json and report/* — that no proof of the log covers:
+	// the manifest and SHA256SUMS that list them are signed and logged by
+	// nothing, so whoever holds the bundle can rewrite them and reseal it.
+	// Verify reads none of them; the entries are the evidence.
+	NotVerified []string `json:"not_verified"`
+	// ManifestSHA256 is the SHA-256 of manifest.json: the export of this
+	// bundle is logged with it in a bundle.exported entry, which comes
+	// after the bundle's tree and so is not in it, but is in the log and
+	// in later bundles of the incident (Exports there).
+	ManifestSHA256 string `json:"manifest_sha256"`
+	// Exports are the bundle.exported entries of the bundle: earlier
+	// exports of the incident, each proven like every entry.
+	Exports []ExportRecord `json:"exports"`
 }
+
+// ExportRecord is a logged export of a bundle of the incident.
+type ExportRecord struct {
+	Index          int64  `json:"index"`
+	Time           string `json:"time"`
+	Actor          string `json:"actor"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+	TreeSize       int64  `json:"tree_size"`
+}
+
+// readingAid reports whether p is one of the files a bundle holds for
+// people to read, which no proof of the log covers.
+func readingAid(p string) bool {
+	if p == VerifyFile || p == ItemsFile {
+		return true
+	}
+	name, ok := strings.CutPrefix(p, "report/report.")
+	if !ok {
+		return false
+	}
+	for l := range dict {
+		if name == l+".html" || name == l+".pdf" {
+			return true
+		}
+	}
+	return false
+}
+
+// notVerifiedLine is the account's statement about the reading aids.
+const notVerifiedLine = "NOT VERIFIED: %s are reading aids made by the exporter; no proof of the log covers them (manifest.json and SHA256SUMS are signed by nothing), so anyone holding the bundle can rewrite them: rely on the entries, not on them\n"
 
 // OK reports whether the bundle verified.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
@@ -196,6 +241,15 @@ func (r *Report) String() string {
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "note  %s\n", w)
+	}
+	for _, e := range r.Exports {
+		fmt.Fprintf(&b, "export: entry %d logs that %s exported a bundle of tree size %d with manifest.json SHA-256 %s\n", e.Index, e.Actor, e.TreeSize, e.ManifestSHA256)
+	}
+	if r.ManifestSHA256 != "" {
+		fmt.Fprintf(&b, "manifest.json SHA-256: %s (compare it with the bundle.exported entry that logged this export, in the log or in a later bundle of the incident)\n", r.ManifestSHA256)
+	}
+	if len(r.NotVerified) > 0 {
+		fmt.Fprintf(&b, notVerifiedLine, strings.Join(r.NotVerified, ", "))
 	}
 	if r.OK() {
 		fmt.Fprintf(&b, "VERIFIED: %d entries, %d checkpoints, %d time-stamps, %d erased payloads\n", len(r.Entries), len(r.Checkpoints), len(r.Anchors), len(r.Erasures))
@@ -265,9 +319,15 @@ func Verify(files Files, opts VerifyOptions) *Report {
 	v.anchors()
 	v.packs()
 	v.evidenceFiles()
+	v.exports()
+	v.rep.NotVerified = []string{}
 	for _, p := range files.Paths() {
-		if !v.used[p] && p != ManifestFile && p != SumsFile && p != VerifyFile && !strings.HasPrefix(p, "report/") && !strings.HasPrefix(p, "evidence/") {
-			v.fail(p, -1, "file is not part of any check (not in entries/index.json, not a checkpoint, proof, anchor or pack)")
+		switch {
+		case v.used[p] || p == ManifestFile || p == SumsFile:
+		case readingAid(p):
+			v.rep.NotVerified = append(v.rep.NotVerified, p)
+		default:
+			v.fail(p, -1, "file is not part of any check (not in entries/index.json, not a checkpoint, proof, anchor, pack or logged evidence file, nor a reading aid)")
 		}
 	}
 	return v.rep
@@ -289,6 +349,7 @@ func (v *verifier) manifest() (Manifest, bool) {
 		return m, true
 	}
 	v.rep.ManifestChecked = true
+	v.rep.ManifestSHA256 = sha256Hex(mb)
 	listed := map[string]bool{}
 	bad := len(v.rep.Problems)
 	for _, f := range m.Files {
@@ -819,22 +880,60 @@ func (v *verifier) packs() {
 	}
 }
 
-// evidenceFiles checks that each evidence/files/<sha256> has that SHA-256.
+// evidenceFiles checks that each evidence/files/<sha256> has that SHA-256
+// and that a logged entry of the bundle names it: the sha256 of an
+// evidence.acquired entry or of an evidence.custody step. A file named by
+// no entry could be anything the bundle's holder put there.
 func (v *verifier) evidenceFiles() {
+	logged := map[string]int64{}
+	for i, h := range v.headers {
+		if h.Kind != incident.KindAcquired && h.Kind != incident.KindCustody || v.payload[i] == nil {
+			continue
+		}
+		var p struct {
+			SHA256 string `json:"sha256"`
+		}
+		if json.Unmarshal(v.payload[i], &p) == nil && p.SHA256 != "" {
+			logged[p.SHA256] = i
+		}
+	}
 	n := 0
+	bad := len(v.rep.Problems)
 	for _, p := range v.files.Paths() {
 		name, ok := strings.CutPrefix(p, "evidence/files/")
 		if !ok {
 			continue
 		}
+		v.used[p] = true
 		if got := sha256Hex(v.files[p]); got != name {
 			v.fail(p, -1, "evidence file's SHA-256 is %s, not its name", got)
 			continue
 		}
+		if _, ok := logged[name]; !ok {
+			v.fail(p, -1, "no logged entry of the bundle (%s or %s) names this SHA-256: nothing shows it is the incident's evidence", incident.KindAcquired, incident.KindCustody)
+			continue
+		}
 		n++
 	}
-	if n > 0 {
-		v.rep.Checks = append(v.rep.Checks, fmt.Sprintf("evidence files: %d, each named by its SHA-256", n))
+	if n > 0 && len(v.rep.Problems) == bad {
+		v.rep.Checks = append(v.rep.Checks, fmt.Sprintf("evidence files: %d, each named by its SHA-256, which a logged %s or %s entry of the bundle records", n, incident.KindAcquired, incident.KindCustody))
+	}
+}
+
+// exports lists the bundle's bundle.exported entries whose payload it
+// holds (verified against their headers by entries).
+func (v *verifier) exports() {
+	v.rep.Exports = []ExportRecord{}
+	for _, e := range v.rep.Entries {
+		pb := v.payload[e.Index]
+		if e.Kind != ExportedKind || pb == nil {
+			continue
+		}
+		var p ExportedPayload
+		if json.Unmarshal(pb, &p) != nil {
+			continue
+		}
+		v.rep.Exports = append(v.rep.Exports, ExportRecord{Index: e.Index, Time: e.Time, Actor: e.Actor, ManifestSHA256: p.ManifestSHA256, TreeSize: p.TreeSize})
 	}
 }
 
