@@ -18,6 +18,11 @@ const (
 	respMaxBulk  = 64 << 10
 	respMaxTotal = 256 << 10
 	redisMaxKeys = 100 // keys one connection may SET
+	// A key and a value are kept clipped to these, so a connection holds
+	// at most redisMaxKeys*(redisMaxKey+redisMaxValue) bytes of them
+	// (about 425 KiB) for its whole session.
+	redisMaxKey   = 256
+	redisMaxValue = 4096
 )
 
 // errProtocol is a request the parser refuses; the connection ends.
@@ -153,18 +158,22 @@ func (s *Server) redisReply(cmd string, args []string, keys map[string]string) (
 	case "INFO":
 		return bulk(s.redisInfo()), false
 	case "GET":
-		if v, ok := keys[args[1]]; ok {
+		if v, ok := keys[clip(args[1], redisMaxKey)]; ok {
 			return bulk(v), false
 		}
 		return "$-1\r\n", false
 	case "SET":
-		if _, ok := keys[args[1]]; ok || len(keys) < redisMaxKeys {
-			keys[args[1]] = clip(args[2], 4096)
+		k := clip(args[1], redisMaxKey)
+		if _, ok := keys[k]; ok || len(keys) < redisMaxKeys {
+			// strings.Clone: a clipped string would otherwise keep the
+			// whole argument it was cut from alive.
+			keys[strings.Clone(k)] = strings.Clone(clip(args[2], redisMaxValue))
 		}
 		return "+OK\r\n", false
 	case "DEL", "EXISTS":
 		n := 0
 		for _, k := range args[1:] {
+			k = clip(k, redisMaxKey)
 			if _, ok := keys[k]; ok {
 				n++
 				if cmd == "DEL" {
@@ -182,7 +191,7 @@ func (s *Server) redisReply(cmd string, args []string, keys map[string]string) (
 	case "DBSIZE":
 		return ":" + strconv.Itoa(len(keys)) + "\r\n", false
 	case "TYPE":
-		if _, ok := keys[args[1]]; ok {
+		if _, ok := keys[clip(args[1], redisMaxKey)]; ok {
 			return "+string\r\n", false
 		}
 		return "+none\r\n", false

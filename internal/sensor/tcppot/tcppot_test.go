@@ -460,3 +460,28 @@ func TestTelnetLineStripsC1(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisKeysBounded sets more and longer keys than a connection may
+// keep and counts the bytes the per-connection map then holds.
+func TestRedisKeysBounded(t *testing.T) {
+	s := &Server{}
+	keys := map[string]string{}
+	for i := range 2 * redisMaxKeys {
+		key := fmt.Sprintf("%05d", i) + strings.Repeat("k", respMaxBulk-5)
+		if got, _ := s.redisReply("SET", []string{"SET", key, strings.Repeat("v", respMaxBulk)}, keys); got != "+OK\r\n" {
+			t.Fatalf("SET answered %q", got)
+		}
+	}
+	held := 0
+	for k, v := range keys {
+		held += len(k) + len(v)
+	}
+	if want := redisMaxKeys * (redisMaxKey + redisMaxValue); held > want {
+		t.Errorf("connection holds %d bytes of keys and values, want at most %d", held, want)
+	}
+	// A key is found again under its full name.
+	first := "00000" + strings.Repeat("k", respMaxBulk-5)
+	if got, _ := s.redisReply("GET", []string{"GET", first}, keys); got != bulk(strings.Repeat("v", redisMaxValue)) {
+		t.Errorf("GET of a long key answered %.40q…", got)
+	}
+}
