@@ -39,6 +39,21 @@ func TestParse(t *testing.T) {
 			}
 			return ""
 		}},
+		{name: "syslog defaults", yaml: "intake: {syslog: {udp: \"0.0.0.0:514\"}}\n", check: func(c Config) string {
+			s := c.Intake.Syslog
+			if len(s.Allow) != 2 || s.Allow[0] != "127.0.0.0/8" || s.Allow[1] != "::1/128" || s.MaxSeverity != "medium" || s.MaxConnsPerSource != 8 || s.SessionTimeout.String() != "1h0m0s" {
+				return "syslog defaults: want loopback only, max_severity medium, 8 per source, 1h sessions"
+			}
+			return ""
+		}},
+		{name: "syslog max severity below open", yaml: "intake: {correlation: {open_severity: medium, link_severity: low}}\n", check: func(c Config) string {
+			if c.Intake.Syslog.MaxSeverity != "low" {
+				return "max_severity not below open_severity"
+			}
+			return ""
+		}},
+		{name: "bad syslog allow", yaml: "intake: {syslog: {allow: [10.0.0.0/33]}}\n", err: "intake.syslog.allow"},
+		{name: "bad syslog max severity", yaml: "intake: {syslog: {max_severity: dire}}\n", err: "intake.syslog.max_severity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml))

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -78,6 +79,31 @@ type Syslog struct {
 	MaxMessage int `yaml:"max_message"`
 	// MaxConns bounds TCP connections at once. Default 256.
 	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerSource bounds TCP connections from one address at once;
+	// more are closed when accepted. Default 8.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+	// IdleTimeout closes a TCP connection that sends nothing for this
+	// long. Default 5m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// SessionTimeout closes any TCP connection this long after it was
+	// accepted, however busy (the sender reconnects). Default 1h.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// MaxSessionBytes closes a TCP connection after it has sent this many
+	// bytes (the sender reconnects). Default 64 MiB.
+	MaxSessionBytes int64 `yaml:"max_session_bytes"`
+	// Allow lists the networks (CIDRs, or single addresses) syslog is
+	// taken from, over UDP and TCP; datagrams and connections from other
+	// peers are dropped and counted. Default loopback only (127.0.0.0/8,
+	// ::1/128): a syslog sender is another system speaking for itself, and
+	// its UDP source address can be forged.
+	Allow []string `yaml:"allow"`
+	// MaxSeverity caps the severity of events made from syslog messages:
+	// a log line is a claim by another system, not an observation of ours,
+	// so by default it cannot open an incident alone. Default: the
+	// severity just below correlation.open_severity ("medium" for the
+	// default "high"). Setting it at or above open_severity lets a log
+	// line open incidents.
+	MaxSeverity string `yaml:"max_severity"`
 }
 
 // Webhook configures the generic JSON webhook.
@@ -141,6 +167,9 @@ func (x *Intake) validate() error {
 	}
 	setDefault(&x.Syslog.MaxMessage, 8192)
 	setDefault(&x.Syslog.MaxConns, 256)
+	if err := x.Syslog.validate(c.OpenSeverity); err != nil {
+		return err
+	}
 	if x.Syslog.MaxMessage < 480 || x.Syslog.MaxMessage > 1<<20 {
 		return fmt.Errorf("config: intake.syslog.max_message %d must be between 480 and %d", x.Syslog.MaxMessage, 1<<20)
 	}
@@ -158,6 +187,57 @@ func (x *Intake) validate() error {
 		}
 	}
 	return nil
+}
+
+// validate fills the syslog defaults: openSeverity is the correlation's,
+// already checked.
+func (s *Syslog) validate(openSeverity string) error {
+	setDefault(&s.MaxConnsPerSource, 8)
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 5 * time.Minute
+	}
+	if s.SessionTimeout == 0 {
+		s.SessionTimeout = time.Hour
+	}
+	if s.MaxSessionBytes == 0 {
+		s.MaxSessionBytes = 64 << 20
+	}
+	if s.MaxConns < 1 || s.MaxConnsPerSource < 1 || s.IdleTimeout < 0 || s.SessionTimeout < 0 || s.MaxSessionBytes < 0 {
+		return fmt.Errorf("config: intake.syslog: max_conns and max_conns_per_source must be positive, the timeouts and max_session_bytes not negative")
+	}
+	if s.Allow == nil {
+		s.Allow = []string{"127.0.0.0/8", "::1/128"}
+	}
+	if _, err := ParsePrefixes(s.Allow); err != nil {
+		return fmt.Errorf("config: intake.syslog.allow: %w", err)
+	}
+	if s.MaxSeverity == "" {
+		s.MaxSeverity = severities[max(slices.Index(severities, openSeverity)-1, 0)]
+	}
+	if !slices.Contains(severities, s.MaxSeverity) {
+		return fmt.Errorf("config: intake.syslog.max_severity %q is not one of %v", s.MaxSeverity, severities)
+	}
+	return nil
+}
+
+// ParsePrefixes parses CIDRs; a bare address is a network of one.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR or an address", s)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func setDefault(v *int, d int) {
