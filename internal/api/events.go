@@ -222,7 +222,9 @@ func (e *EventService) sensorName() string {
 	return e.Sensor
 }
 
-// listEvents lists indexed events, oldest log index first. Query
+// listEvents lists indexed events, oldest log index first; events that
+// carried a honeytoken are redacted for callers who may not see token
+// values (visibleEvents). Query
 // parameters: since, until (RFC 3339), source, sensor, session, kind,
 // from (the next value of the previous page), limit (at most 1000).
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
@@ -265,6 +267,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if list == nil {
 		list = []intake.Listed{}
+	}
+	if err := s.visibleEvents(r, list); err != nil {
+		s.internalError(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": list, "next": next})
 }

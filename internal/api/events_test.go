@@ -17,6 +17,7 @@ import (
 
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/intake"
+	"github.com/vallum/vallum/internal/sensor"
 )
 
 func init() {
@@ -34,11 +35,19 @@ func init() {
 }
 
 // startTestPipeline runs an event pipeline on the server's log, database
-// and desk until the test ends.
+// and desk until the test ends. It recognises the tokens of
+// s.Honeytokens, which a later hook sets, as vallum serve does.
 func startTestPipeline(t *testing.T, s *Server) *intake.Pipeline {
 	t.Helper()
+	tokens := intake.TokenMatchFunc(func(e sensor.Event) (string, bool) {
+		if s.Honeytokens == nil {
+			return "", false
+		}
+		tok, ok := s.Honeytokens.Registry.Match(e)
+		return tok.ID, ok
+	})
 	cfg := intake.Config{Log: s.Log, DB: s.DB, Desk: s.Desk, SpoolDir: filepath.Join(t.TempDir(), "spool"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tokens: tokens}
 	cfg.Intake.Correlation.Flush = 20 * time.Millisecond
 	p, err := intake.Open(context.Background(), cfg)
 	if err != nil {

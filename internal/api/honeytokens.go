@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/vallum/vallum/internal/honeytoken"
+	"github.com/vallum/vallum/internal/intake"
 )
 
 // HoneytokenService serves the endpoints of honeytokens: issuing class A
@@ -61,13 +62,48 @@ func (s *Server) createHoneytoken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"honeytoken": tok})
 }
 
+// readsHoneytokens reports whether the caller may see token values.
+func readsHoneytokens(r *http.Request) bool {
+	p, _ := PrincipalFrom(r.Context())
+	return slices.ContainsFunc(honeytokenReaders, p.Has)
+}
+
 // visible returns tok as the caller may see it.
 func visible(r *http.Request, tok honeytoken.Token) honeytoken.Token {
-	p, _ := PrincipalFrom(r.Context())
-	if slices.ContainsFunc(honeytokenReaders, p.Has) {
+	if readsHoneytokens(r) {
 		return tok
 	}
 	return tok.Mask()
+}
+
+// visibleEvents redacts, in place, the listed events that carried a
+// honeytoken for a caller who may not see token values: their password
+// and every occurrence of the token's value and fields are masked
+// (honeytoken.Token.RedactEvent). The events themselves are copied, not
+// changed.
+func (s *Server) visibleEvents(r *http.Request, list []intake.Listed) error {
+	if readsHoneytokens(r) {
+		return nil
+	}
+	toks := map[string]honeytoken.Token{}
+	for i, l := range list {
+		if l.Event == nil || l.Event.Honeytoken == "" {
+			continue
+		}
+		id := l.Event.Honeytoken
+		tok, ok := toks[id]
+		if !ok && s.Honeytokens != nil {
+			var err error
+			tok, err = s.Honeytokens.Registry.Get(r.Context(), id)
+			if err != nil && !errors.Is(err, honeytoken.ErrNotFound) {
+				return err
+			}
+			toks[id] = tok
+		}
+		e := tok.RedactEvent(*l.Event)
+		list[i].Event = &e
+	}
+	return nil
 }
 
 func (s *Server) listHoneytokens(w http.ResponseWriter, r *http.Request) {

@@ -10,16 +10,23 @@
 //
 // Every token is appended to the evidence log (kind "honeytoken.created")
 // before it is stored or returned, so the log proves when it was made,
-// where it was planted and by whom.
+// where it was planted and by whom. The entry holds the SHA-256 of the
+// value and of each field and their masked forms, never the value: log
+// entries are readable by every signed-in role. The values are kept in
+// the registry's SQLite table, from which Open loads them.
 package honeytoken
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +87,32 @@ func (t Token) Mask() Token {
 	}
 	return m
 }
+
+// Redact returns s with every occurrence of t's value and fields
+// replaced by its masked form, longest first, for callers not entitled
+// to see tokens.
+func (t Token) Redact(s string) string {
+	secrets := make([]string, 0, len(t.Fields)+1)
+	for _, v := range t.Fields {
+		secrets = append(secrets, v)
+	}
+	secrets = append(secrets, t.Value)
+	slices.SortFunc(secrets, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, v := range secrets {
+		if v != "" && strings.Contains(s, v) {
+			pairs = append(pairs, v, mask(v))
+		}
+	}
+	if len(pairs) == 0 {
+		return s
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+// MaskString hides s but for a short prefix, the way Mask hides a
+// token's value.
+func MaskString(s string) string { return mask(s) }
 
 func mask(s string) string {
 	if len(s) <= 4 {
@@ -293,10 +326,7 @@ func (r *Registry) Create(ctx context.Context, actor string, req Request) (Token
 	t.Note = req.Note
 	t.CreatedBy = actor
 	t.CreatedAt = r.opts.Clock().UTC()
-	payload, err := json.Marshal(map[string]any{
-		"id": t.ID, "class": t.Class, "type": t.Type, "value": t.Value, "fields": t.Fields,
-		"planted": t.Planted, "note": t.Note, "created_by": t.CreatedBy,
-	})
+	payload, err := json.Marshal(createdPayload(t))
 	if err != nil {
 		return Token{}, err
 	}
@@ -315,6 +345,48 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Class, t.Type, t.Value, string(f
 		return t, fmt.Errorf("couldn't store honeytoken %s after logging it (log entry %d): %w", t.ID, t.LogIndex, err)
 	}
 	return t, nil
+}
+
+// Created is the payload of a honeytoken.created log entry. It commits
+// to the value and to each field by SHA-256 and shows them only masked:
+// the log is readable by every signed-in role, the values only by the
+// issuing roles, so the values themselves stay in the registry's table.
+// Whoever holds a value can show it was the one planted by hashing it.
+type Created struct {
+	ID    string `json:"id"`
+	Class string `json:"class"`
+	Type  string `json:"type"`
+	// ValueSHA256 is the hex SHA-256 of the value.
+	ValueSHA256 string `json:"value_sha256"`
+	// ValueMasked is the value as Mask shows it.
+	ValueMasked string `json:"value_masked"`
+	// FieldsSHA256 maps each field to the hex SHA-256 of its value.
+	FieldsSHA256 map[string]string `json:"fields_sha256"`
+	// FieldsMasked maps each field to its value as Mask shows it.
+	FieldsMasked map[string]string `json:"fields_masked"`
+	Planted      string            `json:"planted"`
+	Note         string            `json:"note"`
+	CreatedBy    string            `json:"created_by"`
+}
+
+// createdPayload is what the log records of t.
+func createdPayload(t Token) Created {
+	m := t.Mask()
+	c := Created{
+		ID: t.ID, Class: t.Class, Type: t.Type,
+		ValueSHA256: hashHex(t.Value), ValueMasked: m.Value,
+		FieldsSHA256: make(map[string]string, len(t.Fields)), FieldsMasked: m.Fields,
+		Planted: t.Planted, Note: t.Note, CreatedBy: t.CreatedBy,
+	}
+	for k, v := range t.Fields {
+		c.FieldsSHA256[k] = hashHex(v)
+	}
+	return c
+}
+
+func hashHex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
 
 // List returns every token, oldest first.

@@ -2,6 +2,8 @@ package honeytoken
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -114,7 +116,8 @@ func TestCreateEachType(t *testing.T) {
 			if !tt.value.MatchString(tok.Value) {
 				t.Errorf("value: got %q, want it to match %s", tok.Value, tt.value)
 			}
-			// Logged first: the entry is there, with the token's value.
+			// Logged first: the entry is there, committing to the value
+			// by its hash, never holding it.
 			if tok.LogIndex != size || e.log.Size() != size+1 {
 				t.Fatalf("log index %d, log size %d → %d: want one entry at %d", tok.LogIndex, size, e.log.Size(), size)
 			}
@@ -122,12 +125,27 @@ func TestCreateEachType(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var p map[string]any
+			var p Created
 			if err := json.Unmarshal(ent.Payload, &p); err != nil {
 				t.Fatal(err)
 			}
-			if p["id"] != tok.ID || p["value"] != tok.Value || p["planted"] != tok.Planted || p["created_by"] != "alice" || p["class"] != "A" {
+			if p.ID != tok.ID || p.ValueSHA256 != sha256Hex(tok.Value) || p.ValueMasked != tok.Mask().Value ||
+				p.Planted != tok.Planted || p.CreatedBy != "alice" || p.Class != "A" {
 				t.Errorf("log payload %s doesn't describe %+v", ent.Payload, tok)
+			}
+			if strings.Contains(string(ent.Payload), tok.Value) {
+				t.Errorf("log payload %s holds the value %q", ent.Payload, tok.Value)
+			}
+			if len(p.FieldsSHA256) != len(tok.Fields) || len(p.FieldsMasked) != len(tok.Fields) {
+				t.Errorf("log payload %s: want %d fields hashed and masked", ent.Payload, len(tok.Fields))
+			}
+			for k, v := range tok.Fields {
+				if p.FieldsSHA256[k] != sha256Hex(v) || p.FieldsMasked[k] != MaskString(v) {
+					t.Errorf("field %s: logged %q %q, want the SHA-256 and masked form of %q", k, p.FieldsSHA256[k], p.FieldsMasked[k], v)
+				}
+				if len(v) > 4 && strings.Contains(string(ent.Payload), v) {
+					t.Errorf("log payload %s holds field %s %q", ent.Payload, k, v)
+				}
 			}
 			if !strings.Contains(string(ent.Header), CreatedKind) {
 				t.Errorf("log header %q lacks kind %s", ent.Header, CreatedKind)
@@ -353,5 +371,26 @@ func TestFindEveryOffset(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func TestRedact(t *testing.T) {
+	tok := Token{Value: "svc_backup_x7k2:Autumn4821!q7Xk2m", Fields: map[string]string{"username": "svc_backup_x7k2", "password": "Autumn4821!q7Xk2m"}}
+	for _, tt := range []struct{ name, in, want string }{
+		{"password", "Autumn4821!q7Xk2m", "Autu****"},
+		{"in a command", "login svc_backup_x7k2 Autumn4821!q7Xk2m now", "login svc_**** Autu**** now"},
+		{"whole value", "cat svc_backup_x7k2:Autumn4821!q7Xk2m", "cat svc_****"},
+		{"nothing", "GET / HTTP/1.1", "GET / HTTP/1.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tok.Redact(tt.in); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }

@@ -197,3 +197,42 @@ func (r *Registry) MatchText(s string) (Token, bool) {
 	}
 	return Token{}, false
 }
+
+// RedactEvent returns a copy of e, an event that carried t, as a caller
+// not entitled to see tokens may see it: the password masked whatever it
+// is, and every occurrence of t's value and fields masked in each string
+// Match looks at (user name, command, details, fingerprints, payload
+// names). e itself is not changed. A zero t masks only the password.
+func (t Token) RedactEvent(e sensor.Event) sensor.Event {
+	if c := e.Credentials; c != nil {
+		rc := *c
+		if rc.Password != "" {
+			rc.Password = mask(rc.Password)
+		}
+		rc.Username = t.Redact(rc.Username)
+		e.Credentials = &rc
+	}
+	e.Command = t.Redact(e.Command)
+	e.Details = t.redactMap(e.Details)
+	e.Fingerprints = t.redactMap(e.Fingerprints)
+	if e.Payloads != nil {
+		ps := make([]sensor.PayloadRef, len(e.Payloads))
+		for i, p := range e.Payloads {
+			p.Name = t.Redact(p.Name)
+			ps[i] = p
+		}
+		e.Payloads = ps
+	}
+	return e
+}
+
+func (t Token) redactMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	r := make(map[string]string, len(m))
+	for k, v := range m {
+		r[k] = t.Redact(v)
+	}
+	return r
+}
