@@ -233,6 +233,25 @@ func (rq *request) can(roles ...string) bool {
 	return len(roles) == 0 || slices.ContainsFunc(roles, rq.p.Has)
 }
 
+// holder re-checks the token behind session s and returns its holder.
+// When the token no longer authenticates (revoked, or its user disabled)
+// it drops the session and returns ok false; err is for a token that
+// couldn't be checked.
+func (c *Console) holder(ctx context.Context, s *session) (p api.Principal, ok bool, err error) {
+	p, err = c.srv.TokenHolder(ctx, s.tokenSum)
+	var ae *api.AuthError
+	switch {
+	case err == nil:
+		return p, true, nil
+	case errors.As(err, &ae):
+		c.sessions.drop(s)
+		c.log.Info("console session ended: its token no longer authenticates", "user", s.user, "reason", ae.Reason)
+		return p, false, nil
+	default:
+		return p, false, err
+	}
+}
+
 // page wraps h: a valid session is required (GET without one redirects
 // to the sign-in page), a POST must carry the session's CSRF token, and
 // the user must hold one of roles.
@@ -252,15 +271,12 @@ func (c *Console) page(h pageFunc, roles ...string) http.Handler {
 		}
 		// The token behind the session must still be good: revoking it or
 		// disabling the user ends console sessions too.
-		p, err := c.srv.TokenHolder(r.Context(), s.tokenSum)
+		p, ok, err := c.holder(r.Context(), s)
 		if err != nil {
-			var ae *api.AuthError
-			if !errors.As(err, &ae) {
-				c.internal(w, r, &request{lang: lang, now: now}, err)
-				return
-			}
-			c.sessions.drop(s)
-			c.log.Info("console session ended: its token no longer authenticates", "user", s.user, "reason", ae.Reason)
+			c.internal(w, r, &request{lang: lang, now: now}, err)
+			return
+		}
+		if !ok {
 			c.clearCookie(w, r, sessionCookie)
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)

@@ -218,9 +218,14 @@ func (c *Console) eventStats(ctx context.Context, now time.Time) (eventStats, er
 // feedLifetime bounds one live-feed stream; the browser reconnects.
 const feedLifetime = 10 * time.Minute
 
+// feedRecheck is how often an open live feed re-checks that the token
+// behind its session still authenticates.
+const feedRecheck = 2 * time.Second
+
 // feed streams new sensor events as Server-Sent Events (event "sensor",
-// data a feedEvent in JSON) until the client leaves, the session ends or
-// feedLifetime passes. ?after= or Last-Event-ID is the last index the
+// data a feedEvent in JSON) until the client leaves, the session ends
+// (it expires, or its token is revoked or its user disabled: then it sends
+// the event "signedout") or feedLifetime passes. ?after= or Last-Event-ID is the last index the
 // page has.
 func (c *Console) feed(w http.ResponseWriter, r *http.Request, rq *request) {
 	after, ok := formInt(r.URL.Query(), "after", -1, 1<<62)
@@ -247,6 +252,7 @@ func (c *Console) feed(w http.ResponseWriter, r *http.Request, rq *request) {
 	defer end.Stop()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
+	checked := time.Now() // page() checked the token as the feed opened
 	quiet := 0
 	for {
 		rc.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -272,7 +278,21 @@ func (c *Console) feed(w http.ResponseWriter, r *http.Request, rq *request) {
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		if !c.sessions.alive(rq.sess, c.now()) {
+		alive := c.sessions.alive(rq.sess, c.now())
+		if alive && time.Since(checked) >= feedRecheck {
+			// The token behind the session must still be good, as page()
+			// checks for every request: a feed open when the token is
+			// revoked or the user disabled ends within feedRecheck.
+			checked = time.Now()
+			var err error
+			if _, alive, err = c.holder(ctx, rq.sess); err != nil {
+				if ctx.Err() == nil {
+					c.log.Error("live feed: couldn't re-check the session's token", "err", err)
+				}
+				return
+			}
+		}
+		if !alive {
 			fmt.Fprint(w, "event: signedout\ndata: {}\n\n")
 			rc.Flush()
 			return

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -800,5 +801,64 @@ func TestNotificationDraft(t *testing.T) {
 	}
 	if strings.Contains(e.signedIn("bea").get("/incidents/"+inc.ID).Body.String(), "/drafts/") {
 		t.Fatal("the drafts are offered to a business owner, who does not file")
+	}
+}
+
+// flushSignal is a ResponseRecorder that says when it is first flushed.
+type flushSignal struct {
+	*httptest.ResponseRecorder
+	once    sync.Once
+	flushed chan struct{}
+}
+
+func (f *flushSignal) Flush() {
+	f.ResponseRecorder.Flush()
+	f.once.Do(func() { close(f.flushed) })
+}
+
+// TestFeedEndsWhenTokenRevoked: a live feed open when its user is disabled
+// (which revokes the token behind the session) sends "signedout" and ends
+// within a few seconds, not at feedLifetime, and the session is gone.
+func TestFeedEndsWhenTokenRevoked(t *testing.T) {
+	e := newEnv(t)
+	b := e.signedIn("ana")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := httptest.NewRequestWithContext(ctx, "GET", "/feed", nil)
+	for _, c := range b.cookies {
+		r.AddCookie(c)
+	}
+	w := &flushSignal{ResponseRecorder: httptest.NewRecorder(), flushed: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.h.ServeHTTP(w, r)
+	}()
+	select {
+	case <-w.flushed:
+	case <-done:
+		t.Fatalf("the feed ended before the token was revoked: %d %s", w.Code, w.Body)
+	}
+	dr := httptest.NewRequest("POST", "/api/v1/users/ana/disable", strings.NewReader(`{"reason":"left"}`))
+	dr.Header.Set("Authorization", "Bearer "+e.admin)
+	dr.Header.Set("Content-Type", "application/json")
+	dw := httptest.NewRecorder()
+	e.h.ServeHTTP(dw, dr)
+	if dw.Code != http.StatusOK {
+		t.Fatalf("disable: %d %s", dw.Code, dw.Body)
+	}
+	revoked := time.Now()
+	select {
+	case <-done:
+	case <-time.After(3*feedRecheck + 2*time.Second):
+		cancel()
+		<-done
+		t.Fatalf("the feed still streamed %s after the token was revoked", time.Since(revoked).Round(time.Second))
+	}
+	if !strings.Contains(w.Body.String(), "event: signedout") {
+		t.Errorf("the feed ended without the signedout event:\n%s", w.Body)
+	}
+	if got := b.get("/"); got.Code != http.StatusSeeOther {
+		t.Errorf("the session after the feed ended: got %d, want 303 to sign in", got.Code)
 	}
 }
