@@ -188,6 +188,24 @@ func parseSFTPPacket(b []byte) (sftpPacket, error) {
 	return p, r.err
 }
 
+// errSFTPLength is a packet length of zero or over maxSFTPPacket.
+var errSFTPLength = errors.New("bad sftp packet length")
+
+// readSFTPPacket reads one packet's length and body, appending the body to
+// buf. The body is grown as its bytes arrive: a length alone, sent and
+// left, pins no 256 KiB.
+func readSFTPPacket(r io.Reader, buf []byte) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return buf, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 || n > maxSFTPPacket {
+		return buf, errSFTPLength
+	}
+	return sensor.AppendFull(r, buf, int(n))
+}
+
 // sftpHandle is an open file or directory.
 type sftpHandle struct {
 	path    string
@@ -210,21 +228,10 @@ type sftpServer struct {
 func (s *session) serveSFTP() {
 	srv := &sftpServer{s: s, sh: s.newShell(), handles: map[string]*sftpHandle{}}
 	defer srv.closeAll()
-	var hdr [4]byte
 	var buf []byte
 	for {
-		if _, err := io.ReadFull(s.ch, hdr[:]); err != nil {
-			return
-		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if n == 0 || n > maxSFTPPacket {
-			return
-		}
-		if cap(buf) < int(n) {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(s.ch, buf); err != nil {
+		var err error
+		if buf, err = readSFTPPacket(s.ch, buf[:0]); err != nil {
 			return
 		}
 		p, err := parseSFTPPacket(buf)

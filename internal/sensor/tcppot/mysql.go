@@ -118,8 +118,8 @@ func readMyPacket(r io.Reader) (seq byte, body []byte, err error) {
 	if n > myMaxPacket {
 		return 0, nil, fmt.Errorf("%w: mysql packet of %d bytes", errProtocol, n)
 	}
-	body = make([]byte, n)
-	_, err = io.ReadFull(r, body)
+	// Grown as the bytes arrive: a header alone costs no 16 KiB.
+	body, err = sensor.AppendFull(r, nil, n)
 	return h[3], body, err
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -59,14 +58,9 @@ func readRESP(r *bufio.Reader) ([]string, error) {
 			return nil, fmt.Errorf("%w: invalid bulk length", errProtocol)
 		}
 		total += l
-		b := make([]byte, 0, min(l+2, 4096))
-		for len(b) < l+2 {
-			chunk := min(l+2-len(b), 4096)
-			start := len(b)
-			b = append(b, make([]byte, chunk)...)
-			if _, err := io.ReadFull(r, b[start:]); err != nil {
-				return nil, err
-			}
+		b, err := sensor.AppendFull(r, nil, l+2)
+		if err != nil {
+			return nil, err
 		}
 		if b[l] != '\r' || b[l+1] != '\n' {
 			return nil, fmt.Errorf("%w: bulk string not terminated", errProtocol)

@@ -100,9 +100,8 @@ func readNetBIOS(r io.Reader) ([]byte, error) {
 	if h[0] != 0 || n > smbMaxMessage || n < 4 {
 		return nil, fmt.Errorf("%w: not a session message", errProtocol)
 	}
-	m := make([]byte, n)
-	_, err := io.ReadFull(r, m)
-	return m, err
+	// Grown as the bytes arrive: a header alone costs no 64 KiB.
+	return sensor.AppendFull(r, nil, n)
 }
 
 func netbios(m []byte) []byte {

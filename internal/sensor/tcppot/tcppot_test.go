@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -483,5 +484,40 @@ func TestRedisKeysBounded(t *testing.T) {
 	first := "00000" + strings.Repeat("k", respMaxBulk-5)
 	if got, _ := s.redisReply("GET", []string{"GET", first}, keys); got != bulk(strings.Repeat("v", redisMaxValue)) {
 		t.Errorf("GET of a long key answered %.40q…", got)
+	}
+}
+
+// TestDeclaredLengthNotAllocated sends only a length header declaring the
+// largest message each reader takes and counts the bytes allocated: they
+// must follow what arrived, not what was declared.
+func TestDeclaredLengthNotAllocated(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   []byte
+		declared int
+		read     func(io.Reader) error
+	}{
+		{"smb", []byte{0, smbMaxMessage >> 16 & 0xff, smbMaxMessage >> 8 & 0xff, smbMaxMessage & 0xff}, smbMaxMessage,
+			func(r io.Reader) error { _, err := readNetBIOS(r); return err }},
+		{"mysql", []byte{myMaxPacket & 0xff, myMaxPacket >> 8 & 0xff, myMaxPacket >> 16 & 0xff, 1}, myMaxPacket,
+			func(r io.Reader) error { _, _, err := readMyPacket(r); return err }},
+		{"redis", []byte("*1\r\n$65536\r\n"), respMaxBulk,
+			func(r io.Reader) error { _, err := readRESP(bufio.NewReaderSize(r, 16)); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const runs = 50
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				if err := tt.read(bytes.NewReader(tt.header)); err == nil {
+					t.Fatal("a header alone was read as a whole message")
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if got := (after.TotalAlloc - before.TotalAlloc) / runs; got >= uint64(tt.declared)/2 {
+				t.Errorf("%d bytes allocated per header declaring %d bytes, want under %d", got, tt.declared, tt.declared/2)
+			}
+		})
 	}
 }
