@@ -54,6 +54,14 @@ func TestParse(t *testing.T) {
 		}},
 		{name: "bad syslog allow", yaml: "intake: {syslog: {allow: [10.0.0.0/33]}}\n", err: "intake.syslog.allow"},
 		{name: "bad syslog max severity", yaml: "intake: {syslog: {max_severity: dire}}\n", err: "intake.syslog.max_severity"},
+		{name: "per source rate defaults", yaml: "intake: {}\n", check: func(c Config) string {
+			r := c.Intake.PerSourceRate
+			if r.Rate != 200 || r.Burst != 1000 || r.Sources != 65536 || r.Summary.String() != "10s" {
+				return "per_source_rate defaults: want 200/s, burst 1000, 65536 sources, summary 10s"
+			}
+			return ""
+		}},
+		{name: "bad per source rate", yaml: "intake: {per_source_rate: {rate: -1}}\n", err: "intake.per_source_rate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml))

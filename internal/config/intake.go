@@ -21,6 +21,10 @@ type Intake struct {
 	// is full or the log is slow; beyond it events are dropped, counted
 	// and logged as an "event.dropped" entry. Default 1 GiB.
 	Spool Spool `yaml:"spool"`
+	// PerSourceRate limits the events one source address puts in the log
+	// through Emit (the honeypots and syslog); the excess is counted and
+	// summarised, not logged one by one.
+	PerSourceRate PerSourceRate `yaml:"per_source_rate"`
 	// Correlation turns events into incidents.
 	Correlation Correlation `yaml:"correlation"`
 	// FeedBuffer is the buffer of each live-feed subscriber; a subscriber
@@ -53,6 +57,25 @@ type Correlation struct {
 	// Flush is how often pending links are written (one log entry per
 	// incident per flush). Default 2s.
 	Flush time.Duration `yaml:"flush"`
+}
+
+// PerSourceRate is a token bucket per source address (IPv4 address, IPv6
+// /64). Events beyond it are not logged one by one: they are counted and
+// one summary event per source is logged every Summary.
+type PerSourceRate struct {
+	// Disabled turns the limit off.
+	Disabled bool `yaml:"disabled"`
+	// Rate is the events per second one source may log, sustained.
+	// Default 200.
+	Rate float64 `yaml:"rate"`
+	// Burst is the events one source may log at once. Default 1000.
+	Burst int `yaml:"burst"`
+	// Sources bounds the sources tracked; beyond it the least recently
+	// seen is forgotten (its pending summary logged first). Default 65536.
+	Sources int `yaml:"sources"`
+	// Summary is how often each rate-limited source's summary is logged.
+	// Default 10s.
+	Summary time.Duration `yaml:"summary"`
 }
 
 // Suricata configures EVE JSON intake.
@@ -134,6 +157,18 @@ func (x *Intake) validate() error {
 	}
 	if err := x.Spool.validate("intake.spool"); err != nil {
 		return err
+	}
+	r := &x.PerSourceRate
+	if r.Rate == 0 {
+		r.Rate = 200
+	}
+	setDefault(&r.Burst, 1000)
+	setDefault(&r.Sources, 65536)
+	if r.Summary == 0 {
+		r.Summary = 10 * time.Second
+	}
+	if r.Rate < 0 || r.Burst < 1 || r.Sources < 1 || r.Summary < 0 {
+		return fmt.Errorf("config: intake.per_source_rate: rate must be positive, burst and sources at least 1, summary not negative")
 	}
 	c := &x.Correlation
 	if c.Window == 0 {

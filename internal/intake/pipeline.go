@@ -152,6 +152,7 @@ type Pipeline struct {
 	clock  func() time.Time
 	feed   feed
 	corr   *correlator // nil when correlation is off
+	limit  *limiter    // nil when intake.per_source_rate is disabled
 
 	queue chan item
 	sem   chan struct{} // appender slots
@@ -187,6 +188,7 @@ type Pipeline struct {
 	spooledN   atomic.Int64
 	dropped    atomic.Int64 // dropped and not yet reported
 	droppedAll atomic.Int64
+	limited    atomic.Int64 // counted in a rate-limit summary, not logged alone
 }
 
 // maxRecent bounds the IDs awaiting projection; the dispatcher waits for
@@ -226,6 +228,7 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 		hints:     make(map[int64]sensor.Event),
 		projected: make(chan struct{}, 1),
 		spooled:   make(chan struct{}, 1),
+		limit:     newLimiter(in.PerSourceRate),
 	}
 	head, err := p.loadHead(ctx)
 	if err != nil {
@@ -260,7 +263,34 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 // Emit queues e for the log and returns at once: a full queue sends e to
 // the disk spool, a full spool drops it (counted, reported and logged). An
 // event without an ID gets one; invalid events are counted and dropped.
+//
+// A source beyond intake.per_source_rate has its events counted instead,
+// and summarised in one event per source every summary interval, so that
+// one flooding source cannot fill the queue and the spool that every
+// sensor shares. An event that carries a honeytoken is never held back.
 func (p *Pipeline) Emit(e sensor.Event) {
+	if p.limit != nil {
+		ok, evicted := p.limit.allow(e, p.clock())
+		if evicted != nil {
+			p.emit(*evicted)
+		}
+		if !ok {
+			if p.cfg.Tokens == nil {
+				p.limited.Add(1)
+				return
+			}
+			if _, tok := p.cfg.Tokens.MatchToken(e); !tok {
+				p.limited.Add(1)
+				return
+			}
+		}
+	}
+	p.emit(e)
+}
+
+// emit is Emit without the per-source limit: for the pipeline's own
+// events (summaries, honeytoken events of events already admitted).
+func (p *Pipeline) emit(e sensor.Event) {
 	if e.ID == "" {
 		e.ID = sensor.NewID("ev-")
 	}
@@ -343,6 +373,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}()
 	start(p.drain)
 	start(p.report)
+	if p.limit != nil {
+		start(p.summarise)
+	}
 	if p.corr != nil {
 		start(p.corr.run)
 	}
@@ -367,6 +400,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.corr.stop()
 	}
 	bg.Wait()
+	p.emitSummaries() // to the spool: the pipeline is stopped
 	p.reportDrops(context.Background())
 	err := p.spool.Close()
 	select {
@@ -585,7 +619,7 @@ func (p *Pipeline) appendOne(it item, fl *flight) {
 		p.corr.observe(idx, e)
 	}
 	if e.Honeytoken != "" && e.Kind != sensor.KindHoneytoken {
-		p.Emit(honeytokenEvent(e))
+		p.emit(honeytokenEvent(e))
 	}
 }
 
@@ -664,6 +698,31 @@ func (p *Pipeline) drain(ctx context.Context) {
 	}
 }
 
+// summarise logs the rate-limit summaries every intake.per_source_rate.summary.
+func (p *Pipeline) summarise(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Intake.PerSourceRate.Summary)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.emitSummaries()
+		}
+	}
+}
+
+func (p *Pipeline) emitSummaries() {
+	if p.limit == nil {
+		return
+	}
+	for _, s := range p.limit.summaries(p.clock()) {
+		p.logger.Warn("rate-limited a source's events; logged a summary", "src_ip", s.Src.IP,
+			"source", s.Details["source"], "suppressed", s.Details[RateLimitedDetail], "since", s.Details["since"], "until", s.Details["until"])
+		p.emit(s)
+	}
+}
+
 // reportEvery is how often drops are reported.
 const reportEvery = 10 * time.Second
 
@@ -720,13 +779,16 @@ func (p *Pipeline) reportDropsSince(ctx context.Context, since time.Time) bool {
 
 // Stats are the pipeline's counters since it opened.
 type Stats struct {
-	Accepted   int64       `json:"accepted"`
-	Duplicates int64       `json:"duplicates"`
-	Rejected   int64       `json:"rejected"`
-	Spooled    int64       `json:"spooled"`
-	Dropped    int64       `json:"dropped"`
-	Queued     int         `json:"queued"`
-	Spool      spool.Stats `json:"spool"`
+	Accepted   int64 `json:"accepted"`
+	Duplicates int64 `json:"duplicates"`
+	Rejected   int64 `json:"rejected"`
+	Spooled    int64 `json:"spooled"`
+	Dropped    int64 `json:"dropped"`
+	// RateLimited counts events not logged one by one because their
+	// source exceeded intake.per_source_rate (each is in a summary).
+	RateLimited int64       `json:"rate_limited"`
+	Queued      int         `json:"queued"`
+	Spool       spool.Stats `json:"spool"`
 	// Subscribers is the number of live-feed subscribers.
 	Subscribers int `json:"subscribers"`
 }
@@ -735,7 +797,7 @@ type Stats struct {
 func (p *Pipeline) Stats() Stats {
 	return Stats{
 		Accepted: p.accepted.Load(), Duplicates: p.duplicates.Load(), Rejected: p.rejected.Load(),
-		Spooled: p.spooledN.Load(), Dropped: p.droppedAll.Load(), Queued: len(p.queue),
+		Spooled: p.spooledN.Load(), Dropped: p.droppedAll.Load(), RateLimited: p.limited.Load(), Queued: len(p.queue),
 		Spool: p.spool.Stats(), Subscribers: p.feed.len(),
 	}
 }
