@@ -55,6 +55,10 @@ type ftpSession struct {
 	fails    int
 	data     net.Listener // passive data port, nil if none
 	files    []string     // names stored in this session
+	// uploaded is what this session's data connections have sent, all
+	// of them together: with the control connection's own bytes it is
+	// held within Limits.MaxSessionBytes.
+	uploaded int64
 }
 
 // handle answers one command; false ends the session.
@@ -191,14 +195,20 @@ func (f *ftpSession) closeData() {
 // store captures an upload into the quarantine, cut at its limits.
 func (f *ftpSession) store(name string) bool {
 	w := func(s string) bool { return f.ss.write(s+"\r\n") == nil }
+	left := f.ss.s.cfg.Limits.MaxSessionBytes - f.ss.c.BytesRead() - f.uploaded
+	if left <= 0 {
+		f.closeData()
+		return w("552 Requested file action aborted. Exceeded storage allocation.")
+	}
 	dc, ok := f.accept()
 	if !ok {
 		return w("425 Use PORT or PASV first.")
 	}
 	defer dc.Close()
 	w("150 Ok to send data.")
-	// At most the session's byte cap, whatever the quarantine keeps.
-	r := io.LimitReader(dc, f.ss.s.cfg.Limits.MaxSessionBytes)
+	// What is left of the session's byte cap, whatever the quarantine
+	// keeps: repeated PASV/STOR share one cap.
+	r := &countReader{r: io.LimitReader(dc, left), n: &f.uploaded}
 	var ref sensor.PayloadRef
 	var err error
 	if q := f.ss.s.quar; q != nil {
@@ -216,4 +226,16 @@ func (f *ftpSession) store(name string) bool {
 		e.Payloads = []sensor.PayloadRef{ref}
 	})
 	return w("226 Transfer complete.")
+}
+
+// countReader adds what it reads to *n.
+type countReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
 }

@@ -521,3 +521,55 @@ func TestDeclaredLengthNotAllocated(t *testing.T) {
 		})
 	}
 }
+
+// TestFTPUploadsShareSessionCap sends more through repeated PASV/STOR than
+// the session's byte cap and checks what the uploads kept, all together.
+func TestFTPUploadsShareSessionCap(t *testing.T) {
+	cfg := Config{}
+	cfg.FTP.Anonymous = true
+	const maxBytes = 64 << 10
+	cfg.Limits.MaxSessionBytes = maxBytes
+	p := startPots(t, cfg)
+	c, r := p.dial(t, FTP)
+	expectLine(t, r, "220 ")
+	fmt.Fprintf(c, "USER anonymous\r\nPASS x\r\n")
+	expectLine(t, r, "331 ")
+	expectLine(t, r, "230 ")
+	chunk := strings.Repeat("A", 40<<10)
+	refused := false
+	for i := range 4 {
+		fmt.Fprintf(c, "EPSV\r\n")
+		l := expectLine(t, r, "229 ")
+		var port int
+		fmt.Sscanf(l[strings.Index(l, "|||")+3:], "%d", &port)
+		dc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "STOR f%d\r\n", i)
+		l = expectLine(t, r, "")
+		if strings.HasPrefix(l, "552 ") {
+			refused = true
+			dc.Close()
+			continue
+		}
+		if !strings.HasPrefix(l, "150 ") {
+			t.Fatalf("STOR answered %q", l)
+		}
+		io.WriteString(dc, chunk)
+		dc.Close()
+		expectLine(t, r, "226 ")
+	}
+	fmt.Fprintf(c, "QUIT\r\n")
+	expectLine(t, r, "221 ")
+	var kept int64
+	for _, ev := range p.ev.Of(t, sensor.KindUpload, 1) {
+		kept += ev.Payloads[0].Size
+	}
+	if kept > maxBytes {
+		t.Errorf("uploads of one session kept %d bytes, want at most the session cap %d", kept, maxBytes)
+	}
+	if !refused {
+		t.Errorf("no STOR was refused after the session cap was spent")
+	}
+}
