@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vallum/vallum/internal/config"
 	"github.com/vallum/vallum/internal/sensor"
 )
 
@@ -170,4 +172,43 @@ func TestSyslogTCPSessionTimeout(t *testing.T) {
 	if d := time.Since(start); d >= 5*time.Second {
 		t.Errorf("a busy connection lived %v, want it cut after 300ms", d)
 	}
+}
+
+func TestSyslogRelayIsNotRateLimited(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, func(c *Config) {
+		c.Intake.PerSourceRate = config.PerSourceRate{Rate: 0.001, Burst: 5, Summary: 50 * time.Millisecond}
+	})
+	srv := &SyslogServer{TCP: "127.0.0.1:0", Sensor: "hq/syslog", Sink: p.Pipeline, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	c, err := net.Dial("tcp", srv.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const relayed, attacks = 50, 20
+	for i := range relayed {
+		fmt.Fprintf(c, "<14>Nov 28 10:00:02 gw app: relayed %d\n", i)
+	}
+	for i := range attacks {
+		fmt.Fprintf(c, "<38>Nov 28 10:00:03 gw sshd[1]: Failed password for root from 203.0.113.77 port %d ssh2\n", 40000+i)
+	}
+	c.Close()
+	waitFor(t, "the relay's messages and the attacker's summary", func() bool {
+		relay, summarised := 0, ""
+		for _, x := range loggedEvents(t, e.log) {
+			if strings.HasPrefix(x.Details["message"], "relayed ") {
+				relay++
+			}
+			if x.Src.IP == "203.0.113.77" && x.Details[RateLimitedDetail] != "" {
+				summarised = x.Details[RateLimitedDetail]
+			}
+		}
+		return relay == relayed && summarised == fmt.Sprint(attacks-5)
+	})
 }

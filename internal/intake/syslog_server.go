@@ -375,5 +375,13 @@ func (s *SyslogServer) emit(raw []byte, cut bool, peer sensor.Endpoint, transpor
 		e.Details["truncated"] = "true"
 		e.Details["max_message"] = strconv.Itoa(s.MaxMessage)
 	}
+	if p, ok := s.Sink.(*Pipeline); ok && e.Src == peer {
+		// A message about the sender itself: the sender is an
+		// allow-listed relay speaking for many hosts, bounded by the TCP
+		// limits, not a hostile source for intake.per_source_rate. An
+		// address named in the text (sshd) is limited like any other.
+		p.emit(e)
+		return
+	}
 	s.Sink.Emit(e)
 }
