@@ -29,7 +29,7 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 		"  disable NAME                   disable a user: all their tokens stop working\n"+
 		"  revoke TOKEN_ID                revoke one token\n\n"+
 		"These talk to the running server with the admin token (--data DIR or VALLUM_TOKEN).\n"+
-		"Roles: "+strings.Join(api.Roles(), ", ")+".\n")
+		"Roles: "+strings.Join(api.AllRoles(), ", ")+".\n")
 }
 
 // subcommands are a command group's subcommands by name.
@@ -106,7 +106,7 @@ func printToken(env *cliEnv, b []byte, asJSON bool) error {
 func runUserAdd(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "user add", "user add NAME --role ROLE [--role ROLE2] [--json] [--server URL] [--data DIR]")
 	var rs roleFlags
-	fs.Var(&rs, "role", "a role of the user (repeat for several): "+strings.Join(api.Roles(), ", "))
+	fs.Var(&rs, "role", "a role of the user (repeat for several): "+strings.Join(api.AllRoles(), ", "))
 	asJSON := fs.Bool("json", false, "print the server's JSON answer (it holds the token)")
 	server, data := addClientFlags(fs)
 	name, err := oneArg(fs, "user name", args)
@@ -114,7 +114,7 @@ func runUserAdd(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if len(rs) == 0 {
-		return &exitError{code: 2, err: withHint(errors.New("a user needs at least one role"), "add --role ROLE; roles: "+strings.Join(api.Roles(), ", "))}
+		return &exitError{code: 2, err: withHint(errors.New("a user needs at least one role"), "add --role ROLE; roles: "+strings.Join(api.AllRoles(), ", "))}
 	}
 	body, err := json.Marshal(map[string]any{"name": name, "roles": []string(rs)})
 	if err != nil {

@@ -115,3 +115,28 @@ func TestUserCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUserAddSensor adds a remote sensor's user: its token posts events
+// and nothing else.
+func TestUserAddSensor(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	r := runBin(t, dir, "", "user", "add", "edge-1", "--role", "sensor", "--server", s.url, "--data", s.data)
+	tok := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(tok, "vallum_") {
+		t.Fatalf("user add --role sensor: exit %d, stdout %q, want a token\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	asSensor := func(stdin string, args ...string) result {
+		t.Helper()
+		return runBinEnv(t, []string{"VALLUM_TOKEN=" + tok}, dir, stdin, append(args, "--server", s.url, "--data", t.TempDir())...)
+	}
+	if r := asSensor(`{"what":"scan"}`, "log", "append", "--kind", "observation"); r.code != 1 || !strings.Contains(r.stderr, "edge-1 has sensor (HTTP 403)") {
+		t.Errorf("log append as a sensor: exit %d, stderr %q, want 1 and a 403", r.code, r.stderr)
+	}
+	if r := asSensor("", "honeytoken", "list"); r.code != 1 || !strings.Contains(r.stderr, "HTTP 403") {
+		t.Errorf("honeytoken list as a sensor: exit %d, stderr %q, want 1 and a 403", r.code, r.stderr)
+	}
+	if r := runBin(t, dir, "", "user", "--help"); !strings.Contains(r.stdout+r.stderr, "sensor") {
+		t.Errorf("user --help: %q, want the sensor role listed", r.stdout+r.stderr)
+	}
+}

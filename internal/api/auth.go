@@ -28,16 +28,26 @@ const (
 	RoleExecutive         = "executive"          // approves high-impact actions
 	RoleBoard             = "board"              // approves the gravest actions
 	RoleAuditor           = "auditor"            // reads everything, changes nothing
+	RoleSensor            = "sensor"             // a remote sensor: posts events, reads nothing
 )
 
-// roles is every role, in the order the docs list them.
+// roles is every role a person holds, in the order the docs list them.
 var roles = []string{
 	RoleAdmin, RoleAnalyst, RoleIncidentCommander, RoleBusinessOwner,
 	RoleLegalCounsel, RoleDPO, RoleExecutive, RoleBoard, RoleAuditor,
 }
 
-// Roles returns every role, in the order the docs list them.
+// allRoles is every role a user may be given: the roles of people and
+// RoleSensor, the role of a machine.
+var allRoles = append(slices.Clone(roles), RoleSensor)
+
+// Roles returns every role a person holds, each of which may sign in to
+// the console, in the order the docs list them. It leaves out RoleSensor
+// (see AllRoles).
 func Roles() []string { return slices.Clone(roles) }
+
+// AllRoles returns every role a user may be given: Roles and RoleSensor.
+func AllRoles() []string { return slices.Clone(allRoles) }
 
 // Principal is an authenticated caller.
 type Principal struct {
@@ -48,6 +58,13 @@ type Principal struct {
 // Has reports whether p holds role. Admin holds only RoleAdmin: it does
 // not imply any other role.
 func (p Principal) Has(role string) bool { return slices.Contains(p.Roles, role) }
+
+// Reads reports whether p may call the endpoints open to any signed-in
+// caller (and sign in to the console): every role grants that but
+// RoleSensor, so a sensor's token reads nothing.
+func (p Principal) Reads() bool {
+	return slices.ContainsFunc(p.Roles, func(r string) bool { return r != RoleSensor })
+}
 
 type principalKey struct{}
 
@@ -67,7 +84,7 @@ func (s *Server) auth(h http.HandlerFunc) http.Handler { return s.authorize(h) }
 // authorize authenticates the caller (the bootstrap admin token or a user's
 // API token; an unknown or revoked token, or a disabled user, is 401) and
 // requires them to hold at least one of roles (403 otherwise; no roles
-// means any authenticated caller). A remote address with too many failed
+// means any authenticated caller who Reads, that is any but a sensor). A remote address with too many failed
 // attempts gets 429 until its window passes. h finds the caller with
 // PrincipalFrom.
 func (s *Server) authorize(h http.HandlerFunc, roles ...string) http.Handler {
@@ -103,6 +120,11 @@ func (s *Server) authorize(h http.HandlerFunc, roles ...string) http.Handler {
 		if len(roles) > 0 && !slices.ContainsFunc(roles, p.Has) {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("%s needs one of the roles %s; %s has %s",
 				r.Pattern, strings.Join(roles, ", "), p.Name, strings.Join(p.Roles, ", ")))
+			return
+		}
+		if len(roles) == 0 && !p.Reads() {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("%s needs a role other than %s; %s has %s",
+				r.Pattern, RoleSensor, p.Name, strings.Join(p.Roles, ", ")))
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
@@ -149,18 +171,28 @@ var ErrNoToken = errors.New("no token")
 // checked. The API's bearer tokens and the console's sign-in
 // (AuthenticateAs) share one count.
 func (s *Server) Authenticate(ctx context.Context, remoteAddr, token string) (Principal, error) {
-	return s.attempt(ctx, remoteAddr, token, func(Principal) bool { return true })
+	return s.attempt(ctx, remoteAddr, token, func(Principal) string { return "" })
 }
 
-// AuthenticateAs is Authenticate for a caller who says who they are: a
-// token that authenticates someone other than user is rejected, and
-// counted, like an invalid one.
+// AuthenticateAs is Authenticate for a caller who says who they are (the
+// console's sign-in): a token that authenticates someone other than user,
+// or a sensor's token (it reads nothing), is rejected, and counted, like
+// an invalid one.
 func (s *Server) AuthenticateAs(ctx context.Context, remoteAddr, user, token string) (Principal, error) {
-	return s.attempt(ctx, remoteAddr, token, func(p Principal) bool { return p.Name == user })
+	return s.attempt(ctx, remoteAddr, token, func(p Principal) string {
+		switch {
+		case p.Name != user:
+			return "token of another user"
+		case !p.Reads():
+			return "token of a sensor"
+		}
+		return ""
+	})
 }
 
-// attempt is Authenticate, accepting only a principal that ok accepts.
-func (s *Server) attempt(ctx context.Context, remoteAddr, token string, ok func(Principal) bool) (Principal, error) {
+// attempt is Authenticate, accepting only a principal for which refuse
+// returns no reason.
+func (s *Server) attempt(ctx context.Context, remoteAddr, token string, refuse func(Principal) string) (Principal, error) {
 	ip, now := hostOf(remoteAddr), s.now()
 	if wait := s.failures.blocked(ip, now); wait > 0 {
 		return Principal{}, &ThrottledError{Wait: wait}
@@ -169,8 +201,10 @@ func (s *Server) attempt(ctx context.Context, remoteAddr, token string, ok func(
 		return Principal{}, ErrNoToken
 	}
 	p, err := s.authenticate(ctx, token)
-	if err == nil && !ok(p) {
-		p, err = Principal{}, &AuthError{Reason: "token of another user", User: p.Name}
+	if err == nil {
+		if reason := refuse(p); reason != "" {
+			p, err = Principal{}, &AuthError{Reason: reason, User: p.Name}
+		}
 	}
 	var ae *AuthError
 	if errors.As(err, &ae) {

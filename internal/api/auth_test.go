@@ -307,8 +307,9 @@ func TestThrottleIsBounded(t *testing.T) {
 	}
 }
 
-// anyone marks an endpoint every authenticated caller may use; public
-// endpoints need no token at all.
+// anyone marks an endpoint every authenticated caller may use but a
+// sensor, whose role only posts events; public endpoints need no token at
+// all.
 var (
 	anyone = []string{"*"}
 	public = []string(nil)
@@ -418,7 +419,7 @@ func TestRoleMatrix(t *testing.T) {
 		roles       []string
 	}
 	callers := []caller{{"bootstrap admin token", testToken, []string{RoleAdmin}}, {"no token", "", nil}}
-	for _, role := range roles {
+	for _, role := range allRoles {
 		u := as.addUser(t, "as-"+strings.ReplaceAll(role, "_", "-"), role)
 		callers = append(callers, caller{role, u.Token, []string{role}})
 	}
@@ -453,7 +454,8 @@ func TestRoleMatrix(t *testing.T) {
 					if code != http.StatusUnauthorized {
 						t.Errorf("got HTTP %d %s, want 401", code, b)
 					}
-				case slices.Equal(row.allow, anyone) || slices.ContainsFunc(c.roles, func(r string) bool { return slices.Contains(row.allow, r) }):
+				case slices.Equal(row.allow, anyone) && !slices.Equal(c.roles, []string{RoleSensor}) ||
+					slices.ContainsFunc(c.roles, func(r string) bool { return slices.Contains(row.allow, r) }):
 					if code == http.StatusUnauthorized || code == http.StatusForbidden {
 						t.Errorf("allowed: got HTTP %d %s", code, b)
 					}

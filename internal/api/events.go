@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -37,18 +38,18 @@ type EventService struct {
 
 // eventRoutes lists the endpoints of sensor events (intake from remote sensors, webhooks and Suricata); none while s.Events is nil.
 //
-// Who may call them: shipping events in (remote sensors, Suricata, the
-// webhook) takes the analyst or admin role, since an event can open an
-// incident; reading events takes any authenticated caller, like reading
-// the log's entries. A remote sensor should hold a token of a user made
-// for it alone (docs/sensors.md).
+// Who may call them: shipping events in (Suricata, the webhook) takes
+// the analyst or admin role, since an event can open an incident; remote
+// sensors post events with the sensor role, which may do nothing else
+// (docs/access.md); reading events takes any authenticated caller but a
+// sensor, like reading the log's entries.
 func (s *Server) eventRoutes() []route {
 	if s.Events == nil {
 		return nil
 	}
 	ship := []string{RoleAnalyst, RoleAdmin}
 	return []route{
-		{pattern: "POST /api/v1/events", h: s.postEvents, roles: ship},
+		{pattern: "POST /api/v1/events", h: s.postEvents, roles: []string{RoleAnalyst, RoleAdmin, RoleSensor}},
 		{pattern: "GET /api/v1/events", h: s.listEvents},
 		{pattern: "GET /api/v1/events/stats", h: s.eventStats},
 		{pattern: "POST /api/v1/intake/suricata", h: s.postSuricata, roles: ship},
@@ -142,6 +143,8 @@ func (s *Server) ingest(ctx context.Context, resp *BatchResponse, events []senso
 // postEvents takes events from a remote sensor: a JSON array or NDJSON
 // of sensor.Event. Each is logged once (by ID) and answered in the
 // results; malformed lines are reported by number and the rest kept.
+// The caller's word is not taken for what only the server may say
+// (bindEvent).
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBatch(w, r)
 	if !ok {
@@ -152,8 +155,26 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	for _, b := range bad {
 		resp.add(b.Line, intake.Result{Status: intake.Rejected, Error: b.Error})
 	}
+	p, _ := PrincipalFrom(r.Context())
+	for i := range events {
+		bindEvent(p, &events[i])
+	}
 	s.ingest(r.Context(), &resp, events, lines)
 	resp.finish(w)
+}
+
+// bindEvent makes e, posted by p, say only what p may say. Honeytoken is
+// cleared for every caller: the pipeline sets it when it recognises a
+// token, and a caller-supplied one would both forge a match and skip the
+// real one. A caller with the sensor role (and not admin) names only
+// itself: a Sensor that does not start with p's name and "/" gets that
+// prefix ("edge-2/http" from edge-1 is logged as "edge-1/edge-2/http"),
+// so every event it ships is tied to its user and none is lost.
+func bindEvent(p Principal, e *sensor.Event) {
+	e.Honeytoken = ""
+	if p.Has(RoleSensor) && !p.Has(RoleAdmin) && !strings.HasPrefix(e.Sensor, p.Name+"/") {
+		e.Sensor = p.Name + "/" + e.Sensor
+	}
 }
 
 // postSuricata takes Suricata EVE JSON records, one per line. A record

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +24,7 @@ import (
 func init() {
 	ship := []string{RoleAnalyst, RoleAdmin}
 	matrix = append(matrix,
-		matrixRow{"POST /api/v1/events", "/api/v1/events", `[]`, ship},
+		matrixRow{"POST /api/v1/events", "/api/v1/events", `[]`, []string{RoleAnalyst, RoleAdmin, RoleSensor}},
 		matrixRow{"GET /api/v1/events", "/api/v1/events", "", anyone},
 		matrixRow{"GET /api/v1/events/stats", "/api/v1/events/stats", "", anyone},
 		matrixRow{"POST /api/v1/intake/suricata", "/api/v1/intake/suricata", "", ship},
@@ -223,5 +224,71 @@ func TestEventsFeedPresentDanger(t *testing.T) {
 	}
 	if !rec.Decision.Facts.PresentDanger || !strings.Contains(string(ent.Payload), seen.UTC().Format(time.RFC3339Nano)) {
 		t.Errorf("present_danger is false after a command from the source a minute ago: %s", ent.Payload)
+	}
+}
+
+// TestSensorRole checks the remote sensor's role: it posts events, which
+// are logged under its own name and never with a honeytoken it claims,
+// and reads nothing, not even through the console's sign-in.
+func TestSensorRole(t *testing.T) {
+	as := newAuthServer(t)
+	edge := as.addUser(t, "edge-1", RoleSensor)
+	analyst := as.addUser(t, "ana", RoleAnalyst)
+
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	line := func(id, sensorName, honeytoken string) string {
+		return fmt.Sprintf(`{"id":%q,"time":%q,"sensor":%q,"protocol":"ssh","kind":"connect","src":{"ip":"203.0.113.9","port":40000},"dst":{"ip":"10.0.0.5","port":22},"honeytoken":%q}`,
+			id, now, sensorName, honeytoken)
+	}
+	var resp BatchResponse
+	as.call(t, "POST", "/api/v1/events", edge.Token,
+		line("s1", "edge-1/ssh", "HT-forged")+"\n"+line("s2", "edge-2/ssh", "")+"\n"+line("s3", "edge-1", ""), http.StatusOK, &resp)
+	if resp.Accepted != 3 {
+		t.Fatalf("sensor post: %+v", resp)
+	}
+	as.call(t, "POST", "/api/v1/events", analyst.Token, line("a1", "edge-2/ssh", "HT-forged"), http.StatusOK, &resp)
+	if resp.Accepted != 1 {
+		t.Fatalf("analyst post: %+v", resp)
+	}
+
+	for _, tt := range []struct{ id, sensor string }{
+		{"s1", "edge-1/ssh"},
+		{"s2", "edge-1/edge-2/ssh"},
+		{"s3", "edge-1/edge-1"},
+		{"a1", "edge-2/ssh"}, // an analyst's word is taken for the sensor
+	} {
+		t.Run(tt.id, func(t *testing.T) {
+			var page struct {
+				Events []intake.Listed `json:"events"`
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				as.call(t, "GET", "/api/v1/events?sensor="+tt.sensor, analyst.Token, "", http.StatusOK, &page)
+				if len(page.Events) > 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if len(page.Events) != 1 || page.Events[0].Event == nil || page.Events[0].Event.ID != tt.id {
+				t.Fatalf("events of sensor %s: got %+v, want %s", tt.sensor, page.Events, tt.id)
+			}
+			if h := page.Events[0].Event.Honeytoken; h != "" {
+				t.Errorf("event %s: honeytoken %q, want the caller's cleared", tt.id, h)
+			}
+		})
+	}
+
+	// A sensor reads nothing.
+	for _, path := range []string{"/api/v1/events", "/api/v1/events/stats", "/log/v1/entries/0", "/api/v1/log/entries", "/api/v1/incidents"} {
+		if code, b := as.do(t, "GET", path, edge.Token, "", nil); code != http.StatusForbidden {
+			t.Errorf("GET %s as a sensor: got HTTP %d %s, want 403", path, code, b)
+		}
+	}
+	var ae *AuthError
+	if _, err := as.srv.AuthenticateAs(context.Background(), "192.0.2.1:1234", "edge-1", edge.Token); !errors.As(err, &ae) || ae.Reason != "token of a sensor" {
+		t.Errorf("console sign-in as a sensor: got %v, want an AuthError for a sensor's token", err)
+	}
+	if p, err := as.srv.AuthenticateAs(context.Background(), "192.0.2.1:1234", "ana", analyst.Token); err != nil || p.Name != "ana" {
+		t.Errorf("console sign-in as an analyst: got %+v, %v", p, err)
 	}
 }

@@ -118,11 +118,11 @@ func checkUser(name string, rs []string) ([]string, error) {
 		return nil, fmt.Errorf("name %q is reserved for the bootstrap admin token", name)
 	}
 	if len(rs) == 0 {
-		return nil, fmt.Errorf("a user needs at least one role among %s", strings.Join(roles, ", "))
+		return nil, fmt.Errorf("a user needs at least one role among %s", strings.Join(allRoles, ", "))
 	}
 	for _, r := range rs {
-		if !slices.Contains(roles, r) {
-			return nil, fmt.Errorf("unknown role %q: want one of %s", r, strings.Join(roles, ", "))
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("unknown role %q: want one of %s", r, strings.Join(allRoles, ", "))
 		}
 	}
 	rs = slices.Clone(rs)
