@@ -25,6 +25,10 @@ type Limits struct {
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// MaxSessionBytes cuts a connection after it has read this many bytes.
 	MaxSessionBytes int64 `yaml:"max_session_bytes"`
+	// MaxEvents is the most events one session (for HTTP, one
+	// connection) emits after its connect event; later ones are counted,
+	// not emitted, and the count is carried by the session's last event.
+	MaxEvents int `yaml:"max_events"`
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -35,6 +39,7 @@ func DefaultLimits() Limits {
 		IdleTimeout:       2 * time.Minute,
 		SessionTimeout:    30 * time.Minute,
 		MaxSessionBytes:   16 << 20,
+		MaxEvents:         1000,
 	}
 }
 
@@ -56,12 +61,15 @@ func (l Limits) WithDefaults() Limits {
 	if l.MaxSessionBytes == 0 {
 		l.MaxSessionBytes = d.MaxSessionBytes
 	}
+	if l.MaxEvents == 0 {
+		l.MaxEvents = d.MaxEvents
+	}
 	return l
 }
 
 // Validate reports a negative limit.
 func (l Limits) Validate() error {
-	if l.MaxConns < 0 || l.MaxConnsPerSource < 0 || l.IdleTimeout < 0 || l.SessionTimeout < 0 || l.MaxSessionBytes < 0 {
+	if l.MaxConns < 0 || l.MaxConnsPerSource < 0 || l.IdleTimeout < 0 || l.SessionTimeout < 0 || l.MaxSessionBytes < 0 || l.MaxEvents < 0 {
 		return fmt.Errorf("sensor limits must not be negative: %+v", l)
 	}
 	return nil
@@ -126,6 +134,28 @@ func orUnspecified(ip string) string {
 	}
 	return ip
 }
+
+// EventCap counts one session's events and lets the first max through,
+// so a client flooding commands cannot flood the event pipeline. It is
+// safe for concurrent use (an SSH connection's channels share one).
+type EventCap struct {
+	max int64
+	n   atomic.Int64
+}
+
+// NewEventCap returns a cap of max events (DefaultLimits' when max is 0).
+func NewEventCap(max int) *EventCap {
+	if max == 0 {
+		max = DefaultLimits().MaxEvents
+	}
+	return &EventCap{max: int64(max)}
+}
+
+// Allow counts one event and reports whether it may be emitted.
+func (c *EventCap) Allow() bool { return c.n.Add(1) <= c.max }
+
+// Suppressed returns the events counted and not allowed.
+func (c *EventCap) Suppressed() int64 { return max(c.n.Load()-c.max, 0) }
 
 // Budget is a memory budget in bytes shared by all sensors of a process:
 // buffers for transcripts, bodies and uploads are reserved from it, and a

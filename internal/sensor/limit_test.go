@@ -97,3 +97,19 @@ func TestServeCutsSlowAndGreedyClients(t *testing.T) {
 		t.Fatalf("%d connections still held after Serve returned", gate.Held())
 	}
 }
+
+func TestEventCap(t *testing.T) {
+	c := NewEventCap(3)
+	allowed := 0
+	for range 10 {
+		if c.Allow() {
+			allowed++
+		}
+	}
+	if allowed != 3 || c.Suppressed() != 7 {
+		t.Errorf("10 events under a cap of 3: %d allowed, %d suppressed; want 3, 7", allowed, c.Suppressed())
+	}
+	if got := NewEventCap(0).max; got != int64(DefaultLimits().MaxEvents) {
+		t.Errorf("NewEventCap(0) caps at %d, want %d", got, DefaultLimits().MaxEvents)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -522,5 +523,29 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	if u := budget.Used(); u != 0 {
 		t.Errorf("budget holds %d bytes after the requests", u)
+	}
+}
+
+// TestEventCapFlood pipelines many requests on one connection past
+// max_events and checks what reaches the sink.
+func TestEventCapFlood(t *testing.T) {
+	const maxEvents, flood = 10, 60
+	p := startPot(t, Config{Limits: sensor.Limits{MaxEvents: maxEvents}})
+	c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	go io.WriteString(c, strings.Repeat("GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n", flood-1)+"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatal(err)
+	}
+	end := p.ev.Of(t, sensor.KindDisconnect, 1)
+	if want := strconv.Itoa(flood - maxEvents); len(end) != 1 || end[0].Details["suppressed_events"] != want {
+		t.Fatalf("disconnect events %+v, want one with suppressed_events %s", end, want)
+	}
+	if got := len(p.ev.All(sensor.KindRequest)); got != maxEvents {
+		t.Errorf("%d request events emitted, want %d", got, maxEvents)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,9 @@ type Server struct {
 	srv    *http.Server
 	bait   map[string]string
 	logger *slog.Logger
+	// conns maps each open connection (net.Conn) to its *connInfo, from
+	// ConnContext to ConnState's StateClosed, for the summary event.
+	conns sync.Map
 
 	requests  atomic.Int64
 	refused   atomic.Int64
@@ -108,6 +112,7 @@ func New(cfg Config, env sensor.Env) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ConnContext:       s.connContext,
+		ConnState:         s.connState,
 		// The attacker's malformed requests are not the operator's
 		// errors: keep them out of the operator log.
 		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
@@ -181,6 +186,7 @@ type connInfo struct {
 	session  string
 	src, dst sensor.Endpoint
 	tls      bool
+	events   *sensor.EventCap // Limits.MaxEvents for this connection; nil for none
 }
 
 type connKey struct{}
@@ -188,8 +194,39 @@ type connKey struct{}
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	ci := &connInfo{session: sensor.NewID("http-"), src: sensor.EndpointOf(c.RemoteAddr()), dst: sensor.EndpointOf(c.LocalAddr())}
 	_, ci.tls = c.(*tls.Conn)
+	ci.events = sensor.NewEventCap(s.cfg.Limits.MaxEvents)
+	s.conns.Store(c, ci)
 	return context.WithValue(ctx, connKey{}, ci)
 }
+
+// connState emits, when a connection whose event cap was spent ends, a
+// disconnect event with the number of events it kept out.
+func (s *Server) connState(c net.Conn, state http.ConnState) {
+	if state != http.StateClosed && state != http.StateHijacked {
+		return
+	}
+	v, ok := s.conns.LoadAndDelete(c)
+	if !ok {
+		return
+	}
+	ci := v.(*connInfo)
+	n := ci.events.Suppressed()
+	if n == 0 {
+		return
+	}
+	ev := sensor.Event{
+		ID: sensor.NewID("ev-"), Time: time.Now().UTC(), Sensor: s.name, Protocol: "http",
+		Kind: sensor.KindDisconnect, Src: ci.src, Dst: ci.dst, Session: ci.session,
+		Details: map[string]string{"suppressed_events": strconv.FormatInt(n, 10)},
+	}
+	if ci.tls {
+		ev.Protocol = "https"
+	}
+	s.env.Sink.Emit(ev)
+}
+
+// allow counts one event of ci and reports whether it may be emitted.
+func (ci *connInfo) allow() bool { return ci.events == nil || ci.events.Allow() }
 
 // ServeHTTP records the request and answers it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -224,8 +261,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ref != nil {
 		ev.Payloads = []sensor.PayloadRef{*ref}
 	}
-	s.env.Sink.Emit(ev)
-	if c := credentials(r, body); c != nil {
+	if ci.allow() {
+		s.env.Sink.Emit(ev)
+	}
+	if c := credentials(r, body); c != nil && ci.allow() {
 		auth := ev
 		auth.ID = sensor.NewID("ev-")
 		auth.Kind = sensor.KindAuth

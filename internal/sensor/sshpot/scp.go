@@ -208,5 +208,5 @@ func (s *session) uploaded(capt *sensor.Capture, name, protocol string, received
 	ev.Command = protocol
 	ev.Payloads = []sensor.PayloadRef{ref}
 	ev.Details = map[string]string{"protocol": protocol, "path": payloadSafe(name), "received": strconv.FormatInt(received, 10)}
-	s.c.s.env.Sink.Emit(ev)
+	s.c.emit(ev)
 }

@@ -174,16 +174,26 @@ type conn struct {
 	tr       *transcript
 	commands int
 	uploads  int
+	events   *sensor.EventCap // Limits.MaxEvents, shared by the sessions
+}
+
+// emit sends ev unless the connection's event cap is spent, in which case
+// it is only counted (the disconnect event carries the count).
+func (c *conn) emit(ev sensor.Event) {
+	if c.events == nil || c.events.Allow() {
+		c.s.env.Sink.Emit(ev)
+	}
 }
 
 func (s *Server) handle(ctx context.Context, lc *sensor.Conn) {
 	c := &conn{
-		s:     s,
-		id:    sensor.NewID("ssh-"),
-		src:   sensor.EndpointOf(lc.RemoteAddr()),
-		dst:   sensor.EndpointOf(lc.LocalAddr()),
-		start: time.Now(),
-		raw:   lc,
+		s:      s,
+		id:     sensor.NewID("ssh-"),
+		src:    sensor.EndpointOf(lc.RemoteAddr()),
+		dst:    sensor.EndpointOf(lc.LocalAddr()),
+		start:  time.Now(),
+		raw:    lc,
+		events: sensor.NewEventCap(s.cfg.Limits.MaxEvents),
 	}
 	c.srcAddr, _ = netip.ParseAddr(c.src.IP)
 	c.sniff = &sniffConn{Conn: lc}
@@ -265,7 +275,7 @@ func (c *conn) authEvent(meta ssh.ConnMetadata, cred sensor.Credentials) {
 	cred.Username = payloadSafe(meta.User())
 	ev.Credentials = &cred
 	ev.Fingerprints = c.fingerprints(meta)
-	c.s.env.Sink.Emit(ev)
+	c.emit(ev)
 }
 
 func (c *conn) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
@@ -316,6 +326,9 @@ func (c *conn) disconnect(reason string) {
 		"auth":        strconv.Itoa(c.attempts),
 		"commands":    strconv.Itoa(c.commands),
 		"uploads":     strconv.Itoa(c.uploads),
+	}
+	if n := c.events.Suppressed(); n > 0 {
+		ev.Details["suppressed_events"] = strconv.FormatInt(n, 10)
 	}
 	c.mu.Unlock()
 	if tr != nil {

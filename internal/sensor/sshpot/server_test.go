@@ -351,3 +351,33 @@ func TestAcceptAfter(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestEventCapFlood pipes many command lines into one shell past
+// max_events and checks what reaches the sink.
+func TestEventCapFlood(t *testing.T) {
+	const maxEvents, flood = 20, 300
+	cfg := anyPolicy()
+	cfg.Limits.MaxEvents = maxEvents
+	p := startPot(t, cfg, "")
+	client := dialGo(t, p.addr, "admin", "admin")
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Stdin = strings.NewReader(strings.Repeat("true\n", flood))
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Wait(); err != nil {
+		t.Logf("shell: %v", err)
+	}
+	client.Close()
+	end := p.events.Of(t, sensor.KindDisconnect, 1)
+	// The auth event counts against the cap too.
+	if want := strconv.Itoa(1 + flood - maxEvents); len(end) != 1 || end[0].Details["suppressed_events"] != want {
+		t.Fatalf("disconnect events %+v, want one with suppressed_events %s", end, want)
+	}
+	if got := len(p.events.All(sensor.KindCommand)); got != maxEvents-1 {
+		t.Errorf("%d command events emitted, want %d", got, maxEvents-1)
+	}
+}

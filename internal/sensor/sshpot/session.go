@@ -146,7 +146,7 @@ func (c *conn) newChannel(nc ssh.NewChannel, open int) *session {
 func (c *conn) forward(details map[string]string) {
 	ev := c.event(sensor.KindForward)
 	ev.Details = details
-	c.s.env.Sink.Emit(ev)
+	c.emit(ev)
 }
 
 func (c *conn) globalRequest(r *ssh.Request) {
@@ -307,7 +307,7 @@ func (s *session) newShell() *shell {
 		ev := s.c.event(sensor.KindRequest)
 		ev.Command = payloadSafe(sh.line)
 		ev.Details = map[string]string{"tool": tool, "url": payloadSafe(url)}
-		s.c.s.env.Sink.Emit(ev)
+		s.c.emit(ev)
 	}
 	return sh
 }
@@ -320,7 +320,7 @@ func (s *session) command(line string, details map[string]string) {
 	ev := s.c.event(sensor.KindCommand)
 	ev.Command = payloadSafe(line)
 	ev.Details = details
-	s.c.s.env.Sink.Emit(ev)
+	s.c.emit(ev)
 }
 
 // crlf turns line ends into what a pty sends.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,16 +107,23 @@ func (s *Server) ServeListener(ctx context.Context, proto string, ln net.Listene
 	}
 	return sensor.Serve(ctx, ln, s.gate, func(ctx context.Context, c *sensor.Conn) {
 		ss := &session{
-			s:     s,
-			proto: proto,
-			id:    sensor.NewID(proto + "-"),
-			src:   sensor.EndpointOf(c.RemoteAddr()),
-			dst:   sensor.EndpointOf(c.LocalAddr()),
-			c:     c,
-			r:     bufio.NewReaderSize(c, 4096),
+			s:      s,
+			proto:  proto,
+			id:     sensor.NewID(proto + "-"),
+			src:    sensor.EndpointOf(c.RemoteAddr()),
+			dst:    sensor.EndpointOf(c.LocalAddr()),
+			c:      c,
+			r:      bufio.NewReaderSize(c, 4096),
+			events: sensor.NewEventCap(s.cfg.Limits.MaxEvents),
 		}
 		ss.emit(sensor.KindConnect, nil)
 		h(ctx, ss)
+		if n := ss.events.Suppressed(); n > 0 {
+			// The summary of what the cap kept out of the pipeline.
+			ss.emit(sensor.KindDisconnect, func(e *sensor.Event) {
+				e.Details = map[string]string{"suppressed_events": strconv.FormatInt(n, 10)}
+			})
+		}
 	})
 }
 
@@ -127,10 +135,15 @@ type session struct {
 	src, dst sensor.Endpoint
 	c        *sensor.Conn
 	r        *bufio.Reader
+	events   *sensor.EventCap // Limits.MaxEvents; nil for none
 }
 
-// emit sends an event of kind, filled in by fill (may be nil).
+// emit sends an event of kind, filled in by fill (may be nil). Past the
+// session's event cap it only counts it; connect and disconnect always go.
 func (ss *session) emit(kind string, fill func(*sensor.Event)) {
+	if kind != sensor.KindConnect && kind != sensor.KindDisconnect && ss.events != nil && !ss.events.Allow() {
+		return
+	}
 	name := ss.proto
 	if ss.s.env.Name != "" {
 		name = ss.s.env.Name + "/" + ss.proto

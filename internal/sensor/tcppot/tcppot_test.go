@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -571,5 +572,25 @@ func TestFTPUploadsShareSessionCap(t *testing.T) {
 	}
 	if !refused {
 		t.Errorf("no STOR was refused after the session cap was spent")
+	}
+}
+
+// TestEventCapFlood floods one Redis connection with commands past
+// max_events and checks what reaches the sink.
+func TestEventCapFlood(t *testing.T) {
+	const maxEvents, flood = 20, 500
+	p := startPots(t, Config{Limits: sensor.Limits{MaxEvents: maxEvents}})
+	c, r := p.dial(t, Redis)
+	go io.WriteString(c, strings.Repeat("PING\r\n", flood)+"QUIT\r\n")
+	for range flood {
+		expectLine(t, r, "+PONG")
+	}
+	expectLine(t, r, "+OK")
+	end := p.ev.Of(t, sensor.KindDisconnect, 1)
+	if len(end) != 1 || end[0].Details["suppressed_events"] != strconv.Itoa(flood+1-maxEvents) {
+		t.Fatalf("disconnect events %+v, want one with suppressed_events %d", end, flood+1-maxEvents)
+	}
+	if got := len(p.ev.Of(t, sensor.KindCommand, maxEvents)); got != maxEvents {
+		t.Errorf("%d command events emitted, want %d", got, maxEvents)
 	}
 }
