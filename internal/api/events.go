@@ -5,14 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/intake"
@@ -116,21 +114,7 @@ func (s *Server) readBatch(w http.ResponseWriter, r *http.Request) ([]byte, bool
 			return nil, false
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than the limit of %d bytes; send smaller batches", s.MaxBody))
-		return nil, false
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "couldn't read the request body")
-		return nil, false
-	}
-	if !utf8.Valid(body) {
-		writeError(w, http.StatusBadRequest, "body is not valid UTF-8")
-		return nil, false
-	}
-	return body, true
+	return s.readLimited(w, r, "; send smaller batches")
 }
 
 // ingest logs events (each from lines[i]) and adds their results.

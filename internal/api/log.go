@@ -53,10 +53,25 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: the body must be application/json", ct))
 		return nil, false
 	}
+	body, ok := s.readLimited(w, r, "")
+	if !ok {
+		return nil, false
+	}
+	if !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, "body is not a valid JSON document")
+		return nil, false
+	}
+	return body, true
+}
+
+// readLimited reads the body within MaxBody and checks it is valid UTF-8;
+// on failure it has written the response (413 names the limit and adds
+// hint, 400 otherwise).
+func (s *Server) readLimited(w http.ResponseWriter, r *http.Request, hint string) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than the limit of %d bytes", s.MaxBody))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than the limit of %d bytes%s", s.MaxBody, hint))
 		return nil, false
 	}
 	if err != nil {
@@ -65,10 +80,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	}
 	if !utf8.Valid(body) {
 		writeError(w, http.StatusBadRequest, "body is not valid UTF-8")
-		return nil, false
-	}
-	if !json.Valid(body) {
-		writeError(w, http.StatusBadRequest, "body is not a valid JSON document")
 		return nil, false
 	}
 	return body, true
