@@ -23,6 +23,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 go mod download
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "test.sh: not gofmt-formatted:" $unformatted >&2
+	exit 1
+fi
 go vet ./...
 go test -race -timeout 15m ./...
 # The side-by-side benchmark against Tessera is its own module.
