@@ -3,6 +3,7 @@ package intake
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,18 +59,29 @@ func TestFloodingSourceDoesNotStarveAnother(t *testing.T) {
 	for i := range 10 {
 		p.Emit(ev(fmt.Sprintf("quiet-%d", i), "198.51.100.7", sensor.KindAuth))
 	}
-	var summary sensor.Event
-	waitFor(t, "the quiet source's events and the flooder's summary", func() bool {
+	// The summaries come once per interval: a slow run may split the
+	// flood over several, so their counts are added up.
+	var summaries []sensor.Event
+	suppressed := func() int {
+		n := 0
+		for _, x := range summaries {
+			c, _ := strconv.Atoi(x.Details[RateLimitedDetail])
+			n += c
+		}
+		return n
+	}
+	waitFor(t, "the quiet source's events and the flooder's summaries", func() bool {
 		quiet := 0
+		summaries = summaries[:0]
 		for _, x := range loggedEvents(t, e.log) {
 			if strings.HasPrefix(x.ID, "quiet-") {
 				quiet++
 			}
 			if x.Details[RateLimitedDetail] != "" {
-				summary = x
+				summaries = append(summaries, x)
 			}
 		}
-		return quiet == 10 && summary.ID != ""
+		return quiet == 10 && suppressed() == flood-burst
 	})
 	p.stop(t)
 	floodLogged := 0
@@ -81,12 +93,19 @@ func TestFloodingSourceDoesNotStarveAnother(t *testing.T) {
 	if floodLogged != burst {
 		t.Errorf("flooder: got %d events logged one by one, want the burst, %d", floodLogged, burst)
 	}
-	if got, want := summary.Details[RateLimitedDetail], fmt.Sprint(flood-burst); got != want {
-		t.Errorf("summary counts %s events, want %s", got, want)
+	worst := ""
+	for _, x := range summaries {
+		if x.Src.IP != "192.0.2.66" || x.Kind != sensor.KindLog {
+			t.Errorf("summary: got source %q kind %q, want 192.0.2.66, log", x.Src.IP, x.Kind)
+		}
+		if Rank(x.Severity) > Rank(worst) {
+			worst = x.Severity
+		}
 	}
-	if summary.Src.IP != "192.0.2.66" || summary.Kind != sensor.KindLog || summary.Severity != sensor.SeverityHigh {
-		t.Errorf("summary: got source %q kind %q severity %q, want 192.0.2.66, log, high (the worst suppressed)", summary.Src.IP, summary.Kind, summary.Severity)
+	if worst != sensor.SeverityHigh {
+		t.Errorf("summaries: worst severity %q, want high (the worst suppressed)", worst)
 	}
+	summary := summaries[0]
 	if summary.Details["since"] == "" || summary.Details["until"] == "" || summary.Details["sensors"] != "test/ssh" {
 		t.Errorf("summary details: %v", summary.Details)
 	}
