@@ -70,9 +70,23 @@ var ErrUnknown = errors.New("unknown")
 var templateFS embed.FS
 
 var (
-	mdTemplate   = texttemplate.Must(texttemplate.New("draft.md.tmpl").ParseFS(templateFS, "templates/draft.md.tmpl"))
+	mdTemplate   = texttemplate.Must(texttemplate.New("draft.md.tmpl").Funcs(texttemplate.FuncMap{"md": mdText}).ParseFS(templateFS, "templates/draft.md.tmpl"))
 	htmlTemplate = htmltemplate.Must(htmltemplate.New("draft.html.tmpl").ParseFS(templateFS, "templates/draft.html.tmpl"))
 )
+
+// mdEscaper backslash-escapes what could turn case text into active
+// Markdown: raw HTML and autolinks (<, >), entities (&), inline links
+// ("](") and the backslash itself, and folds line breaks so a note cannot
+// open a heading, a list or an HTML block. Emphasis and brackets stay as
+// typed: they change no more than the look, and "[to complete]" must stay
+// searchable in the raw file.
+var mdEscaper = strings.NewReplacer(
+	`\`, `\\`, "<", `\<`, ">", `\>`, "&", `\&`, "](", `\](`,
+	"\r\n", " ", "\n", " ", "\r", " ",
+)
+
+// mdText is case text made safe to place inside a Markdown line.
+func mdText(s string) string { return mdEscaper.Replace(s) }
 
 // item is one fact of a field, with the log index of the entry it comes
 // from (0 when it has none).

@@ -219,3 +219,26 @@ func TestUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestMarkdownCaseTextIsInert checks that case text cannot become active
+// Markdown in a draft: no raw HTML, no link, no new block.
+func TestMarkdownCaseTextIsInert(t *testing.T) {
+	c := hospital()
+	c.Incident.Description = "Seen <script>alert(1)</script> &amp; a [portal](https://evil.example) at C:\\<b>\n# Pwned\n- injected item"
+	d, err := Render("nis2-notification", "en", "md", c, at("2026-03-31T09:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(d.Body)
+	// Each of these would be live Markdown; escaped, each has a backslash
+	// inside it.
+	for _, bad := range []string{"<script>", " &amp;", "portal](", "\n# Pwned", "\n- injected"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the draft carries %q as Markdown:\n%s", bad, body)
+		}
+	}
+	want := `Seen \<script\>alert(1)\</script\> \&amp; a [portal\](https://evil.example) at C:\\\<b\> # Pwned - injected item`
+	if !strings.Contains(body, want) {
+		t.Errorf("the description is not escaped as expected; want %q in:\n%s", want, body)
+	}
+}
