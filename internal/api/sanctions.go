@@ -19,10 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vallum/vallum/internal/atomicfile"
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
 	"github.com/vallum/vallum/internal/sanctions"
-	"github.com/vallum/vallum/internal/store"
 )
 
 // MaxSanctionsFile is the largest list file an import accepts (per file:
@@ -269,7 +269,7 @@ func (sl *SanctionLists) Import(f listFormat, tmps []string, record func(*sancti
 		}
 		stored = append(stored, p)
 	}
-	if err := store.SyncDir(sl.Dir); err != nil {
+	if err := atomicfile.SyncDir(sl.Dir); err != nil {
 		removeAll(created)
 		return nil, err
 	}

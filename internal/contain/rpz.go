@@ -10,13 +10,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vallum/vallum/internal/atomicfile"
 	"github.com/vallum/vallum/internal/perimeter"
 )
 
@@ -240,37 +240,8 @@ func (r *RPZ) read() (Zone, error) {
 // write replaces the zone file atomically: a temporary file in the same
 // directory, fsync, rename, fsync of the directory.
 func (r *RPZ) write(z Zone) error {
-	dir := filepath.Dir(r.cfg.File)
-	f, err := os.CreateTemp(dir, ".rpz-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(r.cfg.File, r.render(z), 0o644); err != nil {
 		return fmt.Errorf("rpz: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(r.render(z)); err != nil {
-		f.Close()
-		return fmt.Errorf("rpz: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("rpz: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("rpz: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("rpz: %w", err)
-	}
-	if err := os.Rename(f.Name(), r.cfg.File); err != nil {
-		return fmt.Errorf("rpz: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("rpz: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("rpz: couldn't sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/vallum/vallum/internal/atomicfile"
 )
 
 // Quarantine keeps bytes captured from attackers (uploads, bodies) on disk
@@ -192,7 +194,7 @@ func (q *Quarantine) Link(name, path string) (PayloadRef, error) {
 	if err := os.Link(path, final); err == nil {
 		q.used += n
 		q.mu.Unlock()
-		return ref, SyncDir(q.dir)
+		return ref, atomicfile.SyncDir(q.dir)
 	}
 	q.mu.Unlock()
 	f, err = os.Open(path)
@@ -307,7 +309,7 @@ func (c *Capture) Commit() (PayloadRef, error) {
 	if err := c.q.place(tmp, ref.SHA256, c.kept); err != nil {
 		return PayloadRef{}, err
 	}
-	if err := SyncDir(c.q.dir); err != nil {
+	if err := atomicfile.SyncDir(c.q.dir); err != nil {
 		return PayloadRef{}, err
 	}
 	return ref, nil

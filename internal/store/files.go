@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vallum/vallum/internal/atomicfile"
 	"github.com/vallum/vallum/internal/evidence"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -97,7 +98,7 @@ func OpenFiles(dir string, logger *slog.Logger) (*Files, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -677,18 +678,4 @@ func fdatasync(f *os.File) error {
 			return nil
 		}
 	}
-}
-
-// SyncDir makes a directory's entries (files created, renamed or removed
-// in it) durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync directory %s: %w", dir, err)
-	}
-	return nil
 }

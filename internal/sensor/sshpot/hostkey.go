@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/atomicfile"
 )
 
 // hostKeyFiles names each host key type's file, as OpenSSH names them.
@@ -91,12 +91,12 @@ func loadOrCreateHostKey(path, typ, comment string) (ssh.Signer, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if err := sensor.WriteFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, false, err
 	}
 	pub := append(ssh.MarshalAuthorizedKey(s.PublicKey()), nil...)
 	pub = append(pub[:len(pub)-1], []byte(" "+comment+"\n")...)
-	if err := sensor.WriteFileAtomic(path+".pub", pub, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path+".pub", pub, 0o644); err != nil {
 		return nil, false, err
 	}
 	return s, true, nil

@@ -1,4 +1,8 @@
-package sensor
+// Package atomicfile writes files so that a crash leaves either the old
+// content or the whole new content, and makes directory entries durable.
+// It depends on nothing else in Vallum, so the log, the store, the
+// honeypots and the connectors can all use it.
+package atomicfile
 
 import (
 	"fmt"
@@ -6,9 +10,9 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic writes b to path through a synced temporary file, so
+// WriteFile writes b to path through a synced temporary file, so
 // path holds either nothing or all of b.
-func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
+func WriteFile(path string, b []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
