@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -321,5 +322,72 @@ func TestReadFrame(t *testing.T) {
 	want := []string{"<13>one", "<13>two\nmo", "<13>three "}
 	if strings.Join(got, "|") != strings.Join(want, "|") || !cuts[1] || cuts[0] || !cuts[2] {
 		t.Errorf("got %q cut %v, want %q", got, cuts, want)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestParseEVEGolden pins ParseEVE and EVEID, byte for byte, on a corpus
+// of real-shaped records and edge cases (odd numbers, both timestamp
+// formats, bad JSON, duplicate and case-folded keys): a faster parser
+// must give the same events and the same errors.
+func TestParseEVEGolden(t *testing.T) {
+	type result struct {
+		File    string        `json:"file"`
+		Line    int           `json:"line"`
+		Types   []string      `json:"types,omitempty"`
+		ID      string        `json:"id,omitempty"`
+		Event   *sensor.Event `json:"event,omitempty"`
+		Error   string        `json:"error,omitempty"`
+		Skipped bool          `json:"skipped,omitempty"`
+	}
+	var got bytes.Buffer
+	enc := json.NewEncoder(&got)
+	for _, run := range []struct {
+		types  []string
+		sensor string
+	}{{nil, "ids"}, {[]string{"stats", "alert", "netflow"}, ""}} {
+		for _, file := range []string{"eve.ndjson", "eve-corpus.ndjson"} {
+			b, err := os.ReadFile("testdata/" + file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			Lines(b, func(n int, line []byte) {
+				r := result{File: file, Line: n, Types: run.types}
+				e, err := ParseEVE(line, run.types, run.sensor)
+				if err != nil {
+					r.Error, r.Skipped = err.Error(), errors.Is(err, ErrSkipped)
+				} else {
+					e.ID = EVEID(file+":"+strings.Repeat("0", n), line)
+					r.ID, r.Event = e.ID, &e
+				}
+				if err := enc.Encode(r); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+	const golden = "testdata/eve-corpus.golden"
+	if *update {
+		if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotLines, wantLines := strings.Split(got.String(), "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(gotLines), len(wantLines)) {
+		var g, w string
+		if i < len(gotLines) {
+			g = gotLines[i]
+		}
+		if i < len(wantLines) {
+			w = wantLines[i]
+		}
+		if g != w {
+			t.Errorf("golden line %d:\n got %s\nwant %s", i+1, g, w)
+		}
 	}
 }
