@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -59,7 +62,10 @@ func (s *slowSink) Emit(e sensor.Event) {
 // benchServe serves the honeypot on loopback for a benchmark.
 func benchServe(b *testing.B, sink sensor.Sink) string {
 	b.Helper()
-	s, err := New(Config{Limits: sensor.Limits{MaxConnsPerSource: 1024}}, sensor.Env{Sink: sink})
+	// Every request an event: the per-connection event cap (1,000 by
+	// default) would otherwise count, not emit, all but the first
+	// thousand requests of each of the benchmark's long connections.
+	s, err := New(Config{Limits: sensor.Limits{MaxConnsPerSource: 1024, MaxEvents: math.MaxInt32}}, sensor.Env{Sink: sink})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -198,6 +204,59 @@ func BenchmarkHandler(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+}
+
+// BenchmarkHandlerNotFound is BenchmarkHandler for what scanners mostly
+// get: a path with no bait, answered with Apache's 404 page naming the
+// request's host, and a browser's worth of headers to record.
+func BenchmarkHandlerNotFound(b *testing.B) {
+	benchHandler(b, "GET", "/backup/db.sql.gz", "", map[string]string{
+		"Host":            "203.0.113.80:8080",
+		"User-Agent":      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+		"Accept":          "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+		"Accept-Encoding": "gzip, deflate",
+		"Accept-Language": "en-US,en;q=0.9",
+		"Connection":      "keep-alive",
+		"X-Forwarded-For": "198.51.100.7",
+	})
+}
+
+// BenchmarkHandlerLogin is BenchmarkHandler for a posted WordPress login:
+// the body is read and hashed, and a second (auth) event carries the
+// credentials.
+func BenchmarkHandlerLogin(b *testing.B) {
+	benchHandler(b, "POST", "/wp-login.php", "log=admin&pwd=Summer2024%21&wp-submit=Log+In&redirect_to=%2Fwp-admin%2F&testcookie=1", map[string]string{
+		"Host":         "blog.example",
+		"User-Agent":   "Mozilla/5.0 (bench)",
+		"Content-Type": "application/x-www-form-urlencoded",
+	})
+}
+
+func benchHandler(b *testing.B, method, path, body string, header map[string]string) {
+	sink := &countSink{}
+	s, err := New(Config{CaptureBodies: new(bool)}, sensor.Env{Sink: sink})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var raw strings.Builder
+	fmt.Fprintf(&raw, "%s %s HTTP/1.1\r\n", method, path)
+	for k, v := range header {
+		fmt.Fprintf(&raw, "%s: %s\r\n", k, v)
+	}
+	fmt.Fprintf(&raw, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw.String())))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.RemoteAddr = "203.0.113.9:40000"
+		clear(w.h)
+		b.StartTimer()
 		s.ServeHTTP(w, req)
 	}
 }
