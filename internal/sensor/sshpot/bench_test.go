@@ -67,6 +67,11 @@ func handshake(addr string, cfg *ssh.ClientConfig) error {
 
 type discard struct{}
 
+// stackHist, when a diagnostic build links it in (a runtime patched with
+// go build -overlay), returns the goroutines by start function and stack
+// size; the child prints it after its stats.
+var stackHist func() map[string]int
+
 func (discard) Emit(sensor.Event) {}
 
 // BenchmarkHandshakeAuth measures SSH handshakes with one password
@@ -165,6 +170,13 @@ func TestChildServer(t *testing.T) {
 			debug.FreeOSMemory()
 			fmt.Printf("STATS rss_kb=%d rss_after_gc_kb=%d heap_inuse=%d stack_inuse=%d sys=%d goroutines=%d conns=%d\n",
 				rss, vmRSS(), m.HeapInuse, m.StackInuse, m.Sys, runtime.NumGoroutine(), srv.gate.Held())
+			if stackHist != nil {
+				for k, n := range stackHist() {
+					if n >= 100 {
+						fmt.Fprintf(os.Stderr, "STACKS %6d %s\n", n, k)
+					}
+				}
+			}
 		}
 	}
 }

@@ -186,6 +186,23 @@ func (c *conn) emit(ev sensor.Event) {
 }
 
 func (s *Server) handle(ctx context.Context, lc *sensor.Conn) {
+	c, sc, chans, reqs := s.handshake(lc)
+	if c == nil {
+		return
+	}
+	// This goroutine serves the connection's requests for as long as it
+	// is held: its stack is kept small (the handshake's large frame is
+	// gone), so that the runtime can shrink it to 4 KiB.
+	c.serve(chans, reqs)
+	sc.Close()
+	c.disconnect("closed")
+}
+
+// handshake runs the SSH handshake and authentication on lc. It returns
+// a nil conn when the handshake failed (the disconnect is recorded).
+//
+//go:noinline
+func (s *Server) handshake(lc *sensor.Conn) (*conn, *ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request) {
 	c := &conn{
 		s:      s,
 		id:     sensor.NewID("ssh-"),
@@ -211,14 +228,12 @@ func (s *Server) handle(ctx context.Context, lc *sensor.Conn) {
 	timer.Stop()
 	if err != nil {
 		c.disconnect(handshakeReason(err))
-		return
+		return nil, nil, nil, nil
 	}
 	// The fingerprints served the auth events; a held session need not
 	// keep them.
 	c.fp, c.sniff.sniff.kex = nil, nil
-	c.serve(chans, reqs)
-	sc.Close()
-	c.disconnect("closed")
+	return c, sc, chans, reqs
 }
 
 func handshakeReason(err error) string {
