@@ -168,8 +168,9 @@ func TestChildServer(t *testing.T) {
 			rss := vmRSS()
 			runtime.ReadMemStats(&m)
 			debug.FreeOSMemory()
-			fmt.Printf("STATS rss_kb=%d rss_after_gc_kb=%d heap_inuse=%d stack_inuse=%d sys=%d goroutines=%d conns=%d\n",
-				rss, vmRSS(), m.HeapInuse, m.StackInuse, m.Sys, runtime.NumGoroutine(), srv.gate.Held())
+			fmt.Printf("STATS rss_kb=%d rss_after_gc_kb=%d heap_inuse=%d stack_inuse=%d sys=%d goroutines=%d conns=%d heap_alloc=%d heap_idle=%d heap_released=%d gc_sys=%d mspan_sys=%d other_sys=%d\n",
+				rss, vmRSS(), m.HeapInuse, m.StackInuse, m.Sys, runtime.NumGoroutine(), srv.gate.Held(),
+				m.HeapAlloc, m.HeapIdle, m.HeapReleased, m.GCSys, m.MSpanSys, m.OtherSys)
 			if stackHist != nil {
 				for k, n := range stackHist() {
 					if n >= 100 {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync/atomic"
 )
 
 // KexInit is the client's SSH_MSG_KEXINIT (RFC 4253 §7.1): the
@@ -179,14 +178,10 @@ func (s *kexSniffer) feed(p []byte) {
 type sniffConn struct {
 	net.Conn
 	sniff kexSniffer
-	// read counts the bytes read; atomic because x/crypto/ssh's reader
-	// may still be running when a failed handshake is recorded.
-	read atomic.Int64
 }
 
 func (c *sniffConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.read.Add(int64(n))
 	if n > 0 && !c.sniff.done() {
 		c.sniff.feed(p[:n])
 	}

@@ -337,7 +337,7 @@ func (c *conn) disconnect(reason string) {
 	ev.Details = map[string]string{
 		"reason":      reason,
 		"duration_ms": strconv.FormatInt(time.Since(c.start).Milliseconds(), 10),
-		"bytes_in":    strconv.FormatInt(c.sniff.read.Load(), 10),
+		"bytes_in":    strconv.FormatInt(c.raw.BytesRead(), 10),
 		"auth":        strconv.Itoa(c.attempts),
 		"commands":    strconv.Itoa(c.commands),
 		"uploads":     strconv.Itoa(c.uploads),

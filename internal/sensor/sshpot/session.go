@@ -33,7 +33,7 @@ type session struct {
 // Per-connection bounds.
 const (
 	maxEnv         = 16
-	maxWritePacket = 1024
+	maxWritePacket = 512
 )
 
 // serve runs the connection after the handshake. One goroutine selects
