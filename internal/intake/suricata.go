@@ -102,6 +102,22 @@ type eve struct {
 // eveTimeLayouts are Suricata's timestamp format and RFC 3339.
 var eveTimeLayouts = []string{"2006-01-02T15:04:05.999999999-0700", time.RFC3339Nano}
 
+// parseEVETime parses a timestamp in one of eveTimeLayouts, the first
+// that fits. A zone of "Z" or "+01:00" can only be RFC 3339's (Suricata's
+// is "+0100"), so such a timestamp is not tried against Suricata's layout.
+func parseEVETime(s string) (t time.Time, err error) {
+	layouts := eveTimeLayouts
+	if n := len(s); n >= 3 && (s[n-1] == 'Z' || s[n-1] == 'z' || s[n-3] == ':') {
+		layouts = layouts[1:]
+	}
+	for _, layout := range layouts {
+		if t, err = time.Parse(layout, s); err == nil {
+			break
+		}
+	}
+	return t, err
+}
+
 // ParseEVE maps one Suricata EVE JSON record to an event (without an ID:
 // the caller derives one, see EVEID). Types not in types (EVETypes if
 // nil) give ErrSkipped. sensorName prefixes the event's sensor field.
@@ -119,13 +135,7 @@ func ParseEVE(line []byte, types []string, sensorName string) (sensor.Event, err
 	if !slices.Contains(types, r.EventType) {
 		return sensor.Event{}, fmt.Errorf("%w: %q", ErrSkipped, r.EventType)
 	}
-	var t time.Time
-	var err error
-	for _, layout := range eveTimeLayouts {
-		if t, err = time.Parse(layout, r.Timestamp); err == nil {
-			break
-		}
-	}
+	t, err := parseEVETime(r.Timestamp)
 	if err != nil {
 		return sensor.Event{}, fmt.Errorf("timestamp %q is not Suricata's format", clean(r.Timestamp, 64))
 	}
@@ -138,23 +148,20 @@ func ParseEVE(line []byte, types []string, sensorName string) (sensor.Event, err
 		Protocol: "suricata",
 		Src:      sensor.Endpoint{IP: r.SrcIP, Port: r.SrcPort},
 		Dst:      sensor.Endpoint{IP: r.DestIP, Port: r.DestPort},
-		Details:  map[string]string{"event_type": r.EventType},
 	}
 	if r.Host != "" {
 		e.Sensor = sensorName + "/" + clean(r.Host, 64)
 	}
-	set := func(m *map[string]string, k, v string) {
-		if v != "" {
-			if *m == nil {
-				*m = map[string]string{}
-			}
-			(*m)[k] = v
-		}
-	}
-	set(&e.Details, "proto", r.Proto)
-	set(&e.Details, "app_proto", r.AppProto)
-	set(&e.Details, "flow_id", r.FlowID.String())
-	set(&e.Details, "in_iface", r.InIface)
+	// The details and fingerprints are gathered first, so that each map
+	// is made once at its size.
+	var dbuf [16]pair
+	var fbuf [4]pair
+	details, fps := pairs(dbuf[:0]), pairs(fbuf[:0])
+	details.set("event_type", r.EventType)
+	details.set("proto", r.Proto)
+	details.set("app_proto", r.AppProto)
+	details.set("flow_id", r.FlowID.String())
+	details.set("in_iface", r.InIface)
 	e.Session = r.FlowID.String()
 	switch r.EventType {
 	case "alert":
@@ -168,73 +175,73 @@ func ParseEVE(line []byte, types []string, sensorName string) (sensor.Event, err
 				e.Severity = sensor.SeverityMedium
 			}
 			e.Command = a.Signature
-			set(&e.Details, "signature", a.Signature)
-			set(&e.Details, "signature_id", itoa(a.SignatureID))
-			set(&e.Details, "gid", itoa(a.GID))
-			set(&e.Details, "rev", itoa(a.Rev))
-			set(&e.Details, "category", a.Category)
-			set(&e.Details, "action", a.Action)
-			set(&e.Details, "severity", itoa(a.Severity))
+			details.set("signature", a.Signature)
+			details.set("signature_id", itoa(a.SignatureID))
+			details.set("gid", itoa(a.GID))
+			details.set("rev", itoa(a.Rev))
+			details.set("category", a.Category)
+			details.set("action", a.Action)
+			details.set("severity", itoa(a.Severity))
 		}
 	case "http":
 		e.Kind = sensor.KindRequest
 		if h := r.HTTP; h != nil {
 			e.Command = strings.TrimSpace(h.Method + " " + h.URL)
-			set(&e.Fingerprints, "user_agent", h.UserAgent)
-			set(&e.Details, "hostname", h.Hostname)
-			set(&e.Details, "http_protocol", h.Protocol)
-			set(&e.Details, "status", itoa(h.Status))
+			fps.set("user_agent", h.UserAgent)
+			details.set("hostname", h.Hostname)
+			details.set("http_protocol", h.Protocol)
+			details.set("status", itoa(h.Status))
 		}
 	case "dns":
 		e.Kind = sensor.KindRequest
 		e.Severity = sensor.SeverityInfo
 		if d := r.DNS; d != nil {
 			e.Command = strings.TrimSpace("dns " + d.Type + " " + d.RRName + " " + d.RRType)
-			set(&e.Details, "rrname", d.RRName)
-			set(&e.Details, "rrtype", d.RRType)
-			set(&e.Details, "rcode", d.RCode)
+			details.set("rrname", d.RRName)
+			details.set("rrtype", d.RRType)
+			details.set("rcode", d.RCode)
 		}
 	case "tls":
 		e.Kind = sensor.KindConnect
 		e.Severity = sensor.SeverityInfo
 		if x := r.TLS; x != nil {
-			set(&e.Details, "sni", x.SNI)
-			set(&e.Details, "tls_version", x.Version)
-			set(&e.Details, "subject", x.Subject)
-			set(&e.Details, "issuer", x.IssuerDN)
+			details.set("sni", x.SNI)
+			details.set("tls_version", x.Version)
+			details.set("subject", x.Subject)
+			details.set("issuer", x.IssuerDN)
 			if x.JA3 != nil {
-				set(&e.Fingerprints, "ja3", x.JA3.Hash)
+				fps.set("ja3", x.JA3.Hash)
 			}
 			if x.JA3S != nil {
-				set(&e.Fingerprints, "ja3s", x.JA3S.Hash)
+				fps.set("ja3s", x.JA3S.Hash)
 			}
 		}
 	case "ssh":
 		e.Kind = sensor.KindConnect
 		if s := r.SSH; s != nil && s.Client != nil {
-			set(&e.Fingerprints, "client_version", s.Client.SoftwareVersion)
+			fps.set("client_version", s.Client.SoftwareVersion)
 			if s.Client.HASSH != nil {
-				set(&e.Fingerprints, "hassh", s.Client.HASSH.Hash)
+				fps.set("hassh", s.Client.HASSH.Hash)
 			}
 		}
 	case "flow":
 		e.Kind = sensor.KindConnect
 		e.Severity = sensor.SeverityInfo
 		if f := r.Flow; f != nil {
-			set(&e.Details, "state", f.State)
-			set(&e.Details, "reason", f.Reason)
-			set(&e.Details, "bytes_toserver", strconv.FormatInt(f.BytesToServer, 10))
-			set(&e.Details, "bytes_toclient", strconv.FormatInt(f.BytesToClient, 10))
-			set(&e.Details, "pkts_toserver", strconv.FormatInt(f.PktsToServer, 10))
-			set(&e.Details, "pkts_toclient", strconv.FormatInt(f.PktsToClient, 10))
+			details.set("state", f.State)
+			details.set("reason", f.Reason)
+			details.set("bytes_toserver", strconv.FormatInt(f.BytesToServer, 10))
+			details.set("bytes_toclient", strconv.FormatInt(f.BytesToClient, 10))
+			details.set("pkts_toserver", strconv.FormatInt(f.PktsToServer, 10))
+			details.set("pkts_toclient", strconv.FormatInt(f.PktsToClient, 10))
 		}
 	case "anomaly":
 		e.Kind = sensor.KindAlert
 		e.Severity = sensor.SeverityLow
 		if a := r.Anomaly; a != nil {
 			e.Command = a.Event
-			set(&e.Details, "anomaly_type", a.Type)
-			set(&e.Details, "anomaly_layer", a.Layer)
+			details.set("anomaly_type", a.Type)
+			details.set("anomaly_layer", a.Layer)
 		}
 	case "fileinfo":
 		// A file seen on the wire, not one captured by a decoy.
@@ -248,7 +255,33 @@ func ParseEVE(line []byte, types []string, sensorName string) (sensor.Event, err
 		e.Kind = sensor.KindLog
 		e.Severity = sensor.SeverityInfo
 	}
+	e.Details, e.Fingerprints = details.toMap(), fps.toMap()
 	return e, nil
+}
+
+// pair is one detail or fingerprint.
+type pair struct{ k, v string }
+
+// pairs gathers an event's details or fingerprints.
+type pairs []pair
+
+// set adds k unless v is empty.
+func (f *pairs) set(k, v string) {
+	if v != "" {
+		*f = append(*f, pair{k, v})
+	}
+}
+
+// toMap returns the fields as a map, nil if there are none.
+func (f pairs) toMap() map[string]string {
+	if len(f) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(f))
+	for _, x := range f {
+		m[x.k] = x.v
+	}
+	return m
 }
 
 func itoa(n int) string {
@@ -266,5 +299,31 @@ func EVEID(origin string, line []byte) string {
 	h.Write([]byte(origin))
 	h.Write([]byte{0})
 	h.Write(line)
-	return "eve-" + hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return formatEVEID(h.Sum(sum[:0]))
+}
+
+// formatEVEID is an EVEID from the SHA-256 of its origin and record.
+func formatEVEID(sum []byte) string {
+	var id [4 + 32]byte
+	copy(id[:], "eve-")
+	hex.Encode(id[4:], sum[:16])
+	return string(id[:])
+}
+
+// lineIDs derives the EVEIDs of the lines of one file, whose origin is
+// the file's prefix and the line's offset, without an allocation but
+// the ID's. A lineIDs is used by one goroutine at a time.
+type lineIDs struct {
+	prefix string
+	msg    []byte // scratch: prefix, offset, 0, line
+}
+
+// id is EVEID(prefix+offset, line).
+func (l *lineIDs) id(offset int64, line []byte) string {
+	l.msg = append(l.msg[:0], l.prefix...)
+	l.msg = strconv.AppendInt(l.msg, offset, 10)
+	l.msg = append(append(l.msg, 0), line...)
+	sum := sha256.Sum256(l.msg)
+	return formatEVEID(sum[:])
 }

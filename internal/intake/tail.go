@@ -89,6 +89,13 @@ func (t *Tail) saveState(id fileID, off int64) error {
 }
 
 // Run follows the file until ctx ends. A missing file is waited for.
+//
+// Two goroutines share the work: Run's own reads and parses the file,
+// and a committer hands each parsed chunk to Out and saves the offset
+// past it once all its events are final. The reader parses the next
+// chunk while the committer waits on the log, and blocks until the
+// committer takes it: at most two chunks are parsed and not yet final.
+// Chunks are committed in the order they were read.
 func (t *Tail) Run(ctx context.Context) error {
 	if t.Poll <= 0 {
 		t.Poll = 250 * time.Millisecond
@@ -99,17 +106,85 @@ func (t *Tail) Run(ctx context.Context) error {
 	if err := os.MkdirAll(t.StateDir, 0o700); err != nil {
 		return fmt.Errorf("couldn't create the tail state directory: %w", err)
 	}
+	chunks := make(chan chunk)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		t.commit(ctx, chunks)
+	}()
+	err := t.read(ctx, chunks)
+	close(chunks)
+	<-committed
+	return err
+}
+
+// chunk is the events of the complete lines of one read, and where the
+// file is to be read from once they are final.
+type chunk struct {
+	id     fileID
+	end    int64
+	events []sensor.Event
+}
+
+// commit ingests the chunks in order and saves the offset of each once
+// every one of its events is final. When ctx ends it returns, leaving
+// the rest to be read again after a restart.
+func (t *Tail) commit(ctx context.Context, chunks <-chan chunk) {
+	for c := range chunks {
+		if !t.ingest(ctx, c.events) {
+			return
+		}
+		if err := t.saveState(c.id, c.end); err != nil {
+			t.Logger.Error("couldn't save the EVE offset", "path", t.Path, "err", err)
+		}
+	}
+}
+
+// ingest hands events to Out until each is final, trying the ones
+// answered "retry" again after a second. It reports false if ctx ended
+// first.
+func (t *Tail) ingest(ctx context.Context, events []sensor.Event) bool {
+	for len(events) > 0 {
+		var retry []sensor.Event
+		for i, r := range t.Out.Ingest(ctx, events) {
+			if !r.Done() {
+				retry = append(retry, events[i])
+			}
+		}
+		if len(retry) > 0 {
+			if ctx.Err() != nil {
+				return false
+			}
+			sleep(ctx, time.Second)
+		}
+		events = retry
+	}
+	return true
+}
+
+// read follows the file, sending the events of each read's complete
+// lines (and each skipped over-long line) to chunks, until ctx ends.
+func (t *Tail) read(ctx context.Context, chunks chan<- chunk) error {
 	savedID, savedOff := t.loadState()
 	var f *os.File
 	var id fileID
-	var off int64
+	var off int64 // the file offset of buf[0]
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 	}()
+	send := func(c chunk) bool {
+		select {
+		case chunks <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	warned := false
 	buf := make([]byte, 0, tailChunk)
+	var ids lineIDs
 	for ctx.Err() == nil {
 		if f == nil {
 			nf, err := os.Open(t.Path)
@@ -131,6 +206,7 @@ func (t *Tail) Run(ctx context.Context) error {
 			if id == savedID && savedOff <= fi.Size() {
 				off = savedOff
 			}
+			ids = lineIDs{prefix: fmt.Sprintf("%s:%d:%d:", t.Path, id.dev, id.ino)}
 			buf = buf[:0]
 			if _, err := f.Seek(off, io.SeekStart); err != nil {
 				return err
@@ -139,10 +215,8 @@ func (t *Tail) Run(ctx context.Context) error {
 		n, err := f.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if n > 0 {
-			used, err := t.take(ctx, buf, id, off)
-			if err != nil {
-				return err
-			}
+			events, used := t.parse(buf, &ids, off)
+			start := off
 			off += int64(used)
 			buf = buf[:copy(buf, buf[used:])]
 			if len(buf) == cap(buf) { // one line longer than the buffer
@@ -151,10 +225,9 @@ func (t *Tail) Run(ctx context.Context) error {
 				buf = buf[:0]
 				skipLine(f, &off)
 			}
-			if err := t.saveState(id, off); err != nil {
-				t.Logger.Error("couldn't save the EVE offset", "path", t.Path, "err", err)
+			if off > start && !send(chunk{id: id, end: off, events: events}) {
+				return nil
 			}
-			savedID, savedOff = id, off
 			continue
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -197,16 +270,15 @@ func skipLine(f *os.File, off *int64) {
 	}
 }
 
-// take parses the complete lines of buf (which starts at file offset
-// base), hands their events to the pipeline until each is final, and
-// returns how many bytes it consumed.
-func (t *Tail) take(ctx context.Context, buf []byte, id fileID, base int64) (int, error) {
+// parse parses the complete lines of buf (which starts at file offset
+// base) and returns their events, in order, and how many bytes they
+// took.
+func (t *Tail) parse(buf []byte, ids *lineIDs, base int64) ([]sensor.Event, int) {
 	end := bytes.LastIndexByte(buf, '\n') + 1
 	if end == 0 {
-		return 0, nil
+		return nil, 0
 	}
-	origin := fmt.Sprintf("%s:%d:%d:", t.Path, id.dev, id.ino)
-	var events []sensor.Event
+	events := make([]sensor.Event, 0, bytes.Count(buf[:end], []byte{'\n'}))
 	bad := 0
 	pos := 0
 	for pos < end {
@@ -225,28 +297,13 @@ func (t *Tail) take(ctx context.Context, buf []byte, id fileID, base int64) (int
 			bad++
 			continue
 		}
-		e.ID = EVEID(origin+strconv.FormatInt(lineOff, 10), line)
+		e.ID = ids.id(lineOff, line)
 		events = append(events, e)
 	}
 	if bad > 0 {
 		t.Logger.Warn("skipped EVE lines that are not EVE JSON", "path", t.Path, "lines", bad)
 	}
-	for len(events) > 0 {
-		var retry []sensor.Event
-		for i, r := range t.Out.Ingest(ctx, events) {
-			if r.Status == Retry {
-				retry = append(retry, events[i])
-			}
-		}
-		if len(retry) > 0 {
-			if ctx.Err() != nil {
-				return 0, nil // not consumed: read again after the restart
-			}
-			sleep(ctx, time.Second)
-		}
-		events = retry
-	}
-	return end, nil
+	return events, end
 }
 
 func sleep(ctx context.Context, d time.Duration) {
