@@ -1,7 +1,6 @@
 package httppot
 
 import (
-	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -12,140 +11,192 @@ import (
 
 // respond answers r with bait: login pages that always refuse, and the
 // files scanners look for, with believable but fake content. Nothing in a
-// request is ever executed, fetched or stored beyond the event.
+// request is ever executed, fetched or stored beyond the event. Answers
+// that do not depend on the request are made once (see fixed); the rest
+// are assembled from parts made once.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte) {
 	p := r.URL.Path
-	if b, ok := s.bait[p]; ok {
-		w.Header().Set("Content-Type", contentTypeOf(p))
-		send(w, http.StatusOK, b)
+	if f, ok := s.bait[p]; ok {
+		f.write(w)
 		return
 	}
 	post := r.Method == http.MethodPost
 	switch {
 	case p == "/" || p == "/index.html" || p == "/login" || p == "/admin" || p == "/admin/" || p == "/admin/login" || p == "/admin/index.php" || p == "/administrator/" || p == "/user/login":
-		page(w, http.StatusOK, pick(post, adminFailed, adminLogin))
+		pick(post, adminFailed, adminLogin).write(w)
 	case p == "/wp-login.php":
 		if post {
-			page(w, http.StatusOK, wpLogin(fmt.Sprintf(`<div id="login_error"><strong>Error:</strong> The password you entered for the username <strong>%s</strong> is incorrect. <a href="/wp-login.php?action=lostpassword">Lost your password?</a></div>`, html.EscapeString(formValue(body, "log")))))
+			page(w, http.StatusOK, wpFailedHead+html.EscapeString(formValue(body, "log"))+wpFailedTail)
 			return
 		}
-		page(w, http.StatusOK, wpLoginPage)
+		wpLoginPage.write(w)
 	case p == "/wp-admin" || strings.HasPrefix(p, "/wp-admin/"):
 		http.Redirect(w, r, "/wp-login.php?redirect_to="+url.QueryEscape("http://"+r.Host+"/wp-admin/")+"&reauth=1", http.StatusFound)
 	case p == "/xmlrpc.php":
-		if post {
-			w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
-			send(w, http.StatusOK, xmlrpcFault)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
-		send(w, http.StatusMethodNotAllowed, "XML-RPC server accepts POST requests only.")
+		pick(post, xmlrpcFault, xmlrpcGet).write(w)
 	case p == "/remote/login" || p == "/remote/logincheck" || p == "/vpn/index.html" || p == "/+CSCOE+/logon.html" || p == "/+webvpn+/index.html" || strings.HasPrefix(p, "/dana-na/") || p == "/sslvpn/login":
-		page(w, http.StatusOK, pick(post, vpnFailed, vpnLogin))
+		pick(post, vpnFailed, vpnLogin).write(w)
 	case strings.HasPrefix(strings.ToLower(p), "/phpmyadmin") || p == "/pma/" || p == "/myadmin/":
-		page(w, http.StatusOK, pick(post, pmaFailed, pmaLogin))
+		pick(post, pmaFailed, pmaLogin).write(w)
 	case p == "/owa" || p == "/owa/":
 		http.Redirect(w, r, "/owa/auth/logon.aspx?replaceCurrent=1&url="+url.QueryEscape("https://"+r.Host+"/owa/"), http.StatusFound)
 	case p == "/owa/auth.owa":
 		http.Redirect(w, r, "/owa/auth/logon.aspx?replaceCurrent=1&reason=2", http.StatusFound)
 	case strings.HasPrefix(p, "/owa/auth/logon.aspx"):
-		w.Header().Set("X-OWA-Version", "15.1.2507.6")
-		page(w, http.StatusOK, owaPage)
+		w.Header()["X-Owa-Version"] = owaVersion
+		owaPage.write(w)
 	case p == "/manager/html" || p == "/manager/status" || p == "/host-manager/html" || strings.HasPrefix(p, "/manager/text"):
-		w.Header().Set("WWW-Authenticate", `Basic realm="Tomcat Manager Application"`)
-		page(w, http.StatusUnauthorized, tomcat401)
+		w.Header()["Www-Authenticate"] = tomcatRealm
+		tomcat401.write(w)
 	case p == "/console" || p == "/console/":
 		http.Redirect(w, r, "/console/login/LoginForm.jsp", http.StatusFound)
 	case strings.HasPrefix(p, "/console/"):
-		page(w, http.StatusOK, pick(post, consoleFailed, consoleLogin))
+		pick(post, consoleFailed, consoleLogin).write(w)
 	case strings.HasPrefix(p, "/boaform/"):
-		if post {
-			page(w, http.StatusOK, `<html><body><blockquote><h4>ERROR: bad password!</h4><form><input type="button" onclick="history.go(-1)" value="  OK  "></form></blockquote></body></html>`)
-			return
-		}
-		page(w, http.StatusOK, routerPage)
+		pick(post, routerFailed, routerPage).write(w)
 	case p == "/HNAP1" || p == "/HNAP1/":
-		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		send(w, http.StatusOK, hnapBody)
+		hnapBody.write(w)
 	case p == "/.env":
-		w.Header().Set("Content-Type", "text/plain")
-		send(w, http.StatusOK, envBait)
+		envBait.write(w)
 	case p == "/.git/config":
-		w.Header().Set("Content-Type", "text/plain")
-		send(w, http.StatusOK, gitConfigBait)
+		gitConfigBait.write(w)
 	case p == "/.git/HEAD":
-		w.Header().Set("Content-Type", "text/plain")
-		send(w, http.StatusOK, "ref: refs/heads/main\n")
+		gitHead.write(w)
 	case p == "/server-status" || p == "/server-info" || strings.HasPrefix(p, "/cgi-bin/") || p == "/.htaccess" || p == "/.htpasswd":
-		page(w, http.StatusForbidden, apacheError(s, r, "403 Forbidden", "Forbidden", "You don't have permission to access this resource."))
+		page(w, http.StatusForbidden, s.forbidden.render(r))
 	case p == "/actuator" || p == "/actuator/":
-		jsonBody(w, `{"_links":{"self":{"href":"http://`+jsonEscape(r.Host)+`/actuator","templated":false},"health":{"href":"http://`+jsonEscape(r.Host)+`/actuator/health","templated":false},"env":{"href":"http://`+jsonEscape(r.Host)+`/actuator/env","templated":false}}}`)
+		h := jsonEscape(r.Host)
+		jsonBody(w, `{"_links":{"self":{"href":"http://`+h+`/actuator","templated":false},"health":{"href":"http://`+h+`/actuator/health","templated":false},"env":{"href":"http://`+h+`/actuator/env","templated":false}}}`)
 	case p == "/actuator/health":
-		jsonBody(w, `{"status":"UP"}`)
+		actuatorHealth.write(w)
 	case p == "/actuator/env":
-		jsonBody(w, actuatorEnv)
+		actuatorEnv.write(w)
 	case strings.HasPrefix(p, "/vendor/phpunit/"):
 		// The eval-stdin.php probe: PHP would run the body. This answers
 		// as an empty script would, and runs nothing.
-		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
-		send(w, http.StatusOK, "")
+		emptyScript.write(w)
 	case p == "/solr" || p == "/solr/":
-		page(w, http.StatusOK, solrPage)
+		solrPage.write(w)
 	case strings.HasPrefix(p, "/solr/admin/info/system"):
-		jsonBody(w, solrSystem)
+		solrSystem.write(w)
 	case strings.HasPrefix(p, "/solr/admin/cores"):
-		jsonBody(w, `{"responseHeader":{"status":0,"QTime":1},"initFailures":{},"status":{"collection1":{"name":"collection1","instanceDir":"/var/solr/data/collection1","dataDir":"/var/solr/data/collection1/data/"}}}`)
+		solrCores.write(w)
 	case p == "/robots.txt":
-		w.Header().Set("Content-Type", "text/plain")
-		send(w, http.StatusOK, "User-agent: *\nDisallow: /admin/\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n")
+		robots.write(w)
 	default:
-		page(w, http.StatusNotFound, apacheError(s, r, "404 Not Found", "Not Found", "The requested URL was not found on this server."))
+		page(w, http.StatusNotFound, s.notFound.render(r))
 	}
 }
 
-// The login pages, rendered once.
+// fixed is an answer that does not depend on the request, with the
+// values of its headers made once. The header values are shared by every
+// answer that sends them and never modified.
+type fixed struct {
+	code                int
+	contentType, length []string
+	body                string
+}
+
+func newFixed(code int, contentType, body string) *fixed {
+	return &fixed{code: code, contentType: []string{contentType}, length: []string{strconv.Itoa(len(body))}, body: body}
+}
+
+func fixedPage(code int, body string) *fixed { return newFixed(code, htmlType, body) }
+
+func (f *fixed) write(w http.ResponseWriter) {
+	h := w.Header()
+	h["Content-Length"] = f.length
+	h["Content-Type"] = f.contentType
+	w.WriteHeader(f.code)
+	io.WriteString(w, f.body) // no copy of the page
+}
+
+const htmlType = "text/html; charset=UTF-8"
+
+// The answers made once.
 var (
-	adminLogin, adminFailed     = adminPage(false), adminPage(true)
-	vpnLogin, vpnFailed         = vpnPage(false), vpnPage(true)
-	pmaLogin, pmaFailed         = pmaPage(false), pmaPage(true)
-	consoleLogin, consoleFailed = consolePage(false), consolePage(true)
-	wpLoginPage                 = wpLogin("")
+	adminLogin, adminFailed     = fixedPage(http.StatusOK, adminPage(false)), fixedPage(http.StatusOK, adminPage(true))
+	vpnLogin, vpnFailed         = fixedPage(http.StatusOK, vpnPage(false)), fixedPage(http.StatusOK, vpnPage(true))
+	pmaLogin, pmaFailed         = fixedPage(http.StatusOK, pmaPage(false)), fixedPage(http.StatusOK, pmaPage(true))
+	consoleLogin, consoleFailed = fixedPage(http.StatusOK, consolePage(false)), fixedPage(http.StatusOK, consolePage(true))
+	wpLoginPage                 = fixedPage(http.StatusOK, wpLogin(""))
+	owaPage                     = fixedPage(http.StatusOK, owaHTML)
+	tomcat401                   = fixedPage(http.StatusUnauthorized, tomcat401HTML)
+	routerPage                  = fixedPage(http.StatusOK, routerHTML)
+	routerFailed                = fixedPage(http.StatusOK, `<html><body><blockquote><h4>ERROR: bad password!</h4><form><input type="button" onclick="history.go(-1)" value="  OK  "></form></blockquote></body></html>`)
+	solrPage                    = fixedPage(http.StatusOK, solrHTML)
+	xmlrpcFault                 = newFixed(http.StatusOK, "text/xml; charset=UTF-8", xmlrpcFaultXML)
+	xmlrpcGet                   = newFixed(http.StatusMethodNotAllowed, "text/plain;charset=UTF-8", "XML-RPC server accepts POST requests only.")
+	hnapBody                    = newFixed(http.StatusOK, "text/xml; charset=utf-8", hnapXML)
+	envBait                     = newFixed(http.StatusOK, "text/plain", envBaitText)
+	gitConfigBait               = newFixed(http.StatusOK, "text/plain", gitConfigText)
+	gitHead                     = newFixed(http.StatusOK, "text/plain", "ref: refs/heads/main\n")
+	robots                      = newFixed(http.StatusOK, "text/plain", "User-agent: *\nDisallow: /admin/\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n")
+	emptyScript                 = newFixed(http.StatusOK, htmlType, "")
+	actuatorHealth              = newFixed(http.StatusOK, "application/json", `{"status":"UP"}`)
+	actuatorEnv                 = newFixed(http.StatusOK, "application/json", actuatorEnvJSON)
+	solrSystem                  = newFixed(http.StatusOK, "application/json", solrSystemJSON)
+	solrCores                   = newFixed(http.StatusOK, "application/json", `{"responseHeader":{"status":0,"QTime":1},"initFailures":{},"status":{"collection1":{"name":"collection1","instanceDir":"/var/solr/data/collection1","dataDir":"/var/solr/data/collection1/data/"}}}`)
+
+	owaVersion  = []string{"15.1.2507.6"}
+	tomcatRealm = []string{`Basic realm="Tomcat Manager Application"`}
+
+	// The failed WordPress login around the HTML-escaped user name.
+	wpFailedHead, wpFailedTail, _ = strings.Cut(wpLogin(`<div id="login_error"><strong>Error:</strong> The password you entered for the username <strong>`+"\x00"+`</strong> is incorrect. <a href="/wp-login.php?action=lostpassword">Lost your password?</a></div>`), "\x00")
 )
 
-func pick(cond bool, a, b string) string {
+func pick(cond bool, a, b *fixed) *fixed {
 	if cond {
 		return a
 	}
 	return b
 }
 
+// send answers with body, whose length is known only now.
 func send(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header()["Content-Length"] = lengthValue(len(body))
 	w.WriteHeader(code)
 	io.WriteString(w, body) // no copy of the page
 }
 
 func page(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+	w.Header()["Content-Type"] = htmlTypeValue
 	send(w, code, body)
 }
 
 func jsonBody(w http.ResponseWriter, body string) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonTypeValue
 	send(w, http.StatusOK, body)
 }
 
-func jsonEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "<", `\u003c`, ">", `\u003e`, "&", `\u0026`)
-	return r.Replace(clip(s, 256))
+var htmlTypeValue, jsonTypeValue = []string{htmlType}, []string{"application/json"}
+
+// lengths holds the Content-Length values of the answers assembled per
+// request (error pages, which vary by host), shared and never modified.
+var lengths = func() (l [4096][1]string) {
+	for n := range l {
+		l[n][0] = strconv.Itoa(n)
+	}
+	return l
+}()
+
+func lengthValue(n int) []string {
+	if n < len(lengths) {
+		return lengths[n][:]
+	}
+	return []string{strconv.Itoa(n)}
 }
+
+var jsonEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "<", `\u003c`, ">", `\u003e`, "&", `\u0026`)
+
+func jsonEscape(s string) string { return jsonEscaper.Replace(clip(s, 256)) }
 
 func contentTypeOf(p string) string {
 	switch {
 	case strings.HasSuffix(p, ".json"):
 		return "application/json"
 	case strings.HasSuffix(p, ".html") || strings.HasSuffix(p, ".php") || strings.HasSuffix(p, "/"):
-		return "text/html; charset=UTF-8"
+		return htmlType
 	case strings.HasSuffix(p, ".xml"):
 		return "text/xml"
 	}
@@ -158,18 +209,34 @@ func formValue(body []byte, field string) string {
 	return clip(q.Get(field), 128)
 }
 
-func apacheError(s *Server, r *http.Request, title, h1, msg string) string {
+// apachePage is Apache's error page for one status, made once up to the
+// host and port that end it.
+type apachePage struct {
+	head string // up to the host, or the whole page without a Server header
+	tail string
+	addr bool // the page names the server, host and port
+}
+
+func newApachePage(server, title, h1, msg string) apachePage {
+	head := "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>" + title + "</title>\n</head><body>\n<h1>" + h1 + "</h1>\n<p>" + msg + "</p>\n"
+	if server == "-" {
+		return apachePage{head: head + "</body></html>\n"}
+	}
+	return apachePage{head: head + "<hr>\n<address>" + html.EscapeString(server) + " Server at ", tail: "</address>\n</body></html>\n", addr: true}
+}
+
+// render returns the page for r's host and port.
+func (a apachePage) render(r *http.Request) string {
+	if !a.addr {
+		return a.head
+	}
 	host, port := r.Host, "80"
 	if h, p, ok := strings.Cut(r.Host, ":"); ok {
 		host, port = h, p
 	} else if r.TLS != nil {
 		port = "443"
 	}
-	addr := ""
-	if s.cfg.ServerHeader != "-" {
-		addr = fmt.Sprintf("<hr>\n<address>%s Server at %s Port %s</address>\n", html.EscapeString(s.cfg.ServerHeader), html.EscapeString(clip(host, 128)), html.EscapeString(clip(port, 8)))
-	}
-	return fmt.Sprintf("<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>%s</title>\n</head><body>\n<h1>%s</h1>\n<p>%s</p>\n%s</body></html>\n", title, h1, msg, addr)
+	return a.head + html.EscapeString(clip(host, 128)) + " Port " + html.EscapeString(clip(port, 8)) + a.tail
 }
 
 const loginCSS = `body{font-family:Segoe UI,Helvetica,Arial,sans-serif;background:#f1f3f6;margin:0}
@@ -257,7 +324,7 @@ func pmaPage(failed bool) string {
 `
 }
 
-const owaPage = `<!DOCTYPE html>
+const owaHTML = `<!DOCTYPE html>
 <html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"><title>Outlook</title>
 <style>` + loginCSS + `</style></head>
 <body><div class="box"><h1>Outlook</h1>
@@ -268,7 +335,7 @@ const owaPage = `<!DOCTYPE html>
 <button type="submit">sign in</button></form></div></body></html>
 `
 
-const tomcat401 = `<!doctype html><html lang="en"><head><title>401 Unauthorized</title></head><body><h1>401 Unauthorized</h1>
+const tomcat401HTML = `<!doctype html><html lang="en"><head><title>401 Unauthorized</title></head><body><h1>401 Unauthorized</h1>
 <p>You are not authorized to view this page. If you have not changed any configuration files, please examine the file <tt>conf/tomcat-users.xml</tt> in your installation.</p></body></html>
 `
 
@@ -288,7 +355,7 @@ func consolePage(failed bool) string {
 `
 }
 
-const routerPage = `<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"><title>GPON Home Gateway</title></head>
+const routerHTML = `<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"><title>GPON Home Gateway</title></head>
 <body><form action="/boaform/admin/formLogin" method="post" name="cmlogin">
 <table align="center"><tr><td>Username:</td><td><input type="text" name="username" maxlength="32"></td></tr>
 <tr><td>Password:</td><td><input type="password" name="psd" maxlength="32"></td></tr>
@@ -296,11 +363,11 @@ const routerPage = `<html><head><meta http-equiv="Content-Type" content="text/ht
 </form></body></html>
 `
 
-const xmlrpcFault = `<?xml version="1.0" encoding="UTF-8"?>
+const xmlrpcFaultXML = `<?xml version="1.0" encoding="UTF-8"?>
 <methodResponse><fault><value><struct><member><name>faultCode</name><value><int>403</int></value></member><member><name>faultString</name><value><string>Incorrect username or password.</string></value></member></struct></value></fault></methodResponse>
 `
 
-const hnapBody = `<?xml version="1.0" encoding="utf-8"?>
+const hnapXML = `<?xml version="1.0" encoding="utf-8"?>
 <soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
 <soap:Body><GetDeviceSettingsResponse xmlns="http://purenetworks.com/HNAP1/">
 <GetDeviceSettingsResult>OK</GetDeviceSettingsResult><Type>GatewayWithWiFi</Type><DeviceName>DIR-859</DeviceName>
@@ -310,9 +377,9 @@ const hnapBody = `<?xml version="1.0" encoding="utf-8"?>
 </GetDeviceSettingsResponse></soap:Body></soap:Envelope>
 `
 
-// envBait looks like a Laravel .env. Every secret in it is fake; plant a
+// envBaitText looks like a Laravel .env. Every secret in it is fake; plant a
 // honeytoken by overriding /.env in the bait configuration.
-const envBait = `APP_NAME=Portal
+const envBaitText = `APP_NAME=Portal
 APP_ENV=production
 APP_KEY=base64:Yk9wT1dMS0h0c3JqV2ZxR0JrZ1R3a0RvUGdpbU9Ia0k=
 APP_DEBUG=false
@@ -338,7 +405,7 @@ MAIL_USERNAME=null
 MAIL_PASSWORD=null
 `
 
-const gitConfigBait = `[core]
+const gitConfigText = `[core]
 	repositoryformatversion = 0
 	filemode = true
 	bare = false
@@ -351,12 +418,12 @@ const gitConfigBait = `[core]
 	merge = refs/heads/main
 `
 
-const actuatorEnv = `{"activeProfiles":["prod"],"propertySources":[{"name":"server.ports","properties":{"local.server.port":{"value":8080}}},{"name":"systemEnvironment","properties":{"JAVA_HOME":{"value":"/usr/lib/jvm/java-11-openjdk-amd64"},"HOSTNAME":{"value":"app-7f9c6d"},"SPRING_DATASOURCE_URL":{"value":"jdbc:postgresql://db:5432/app"},"SPRING_DATASOURCE_USERNAME":{"value":"app"},"SPRING_DATASOURCE_PASSWORD":{"value":"******"}}},{"name":"applicationConfig: [classpath:/application.properties]","properties":{"spring.application.name":{"value":"orders-service"},"management.endpoints.web.exposure.include":{"value":"*"}}}]}`
+const actuatorEnvJSON = `{"activeProfiles":["prod"],"propertySources":[{"name":"server.ports","properties":{"local.server.port":{"value":8080}}},{"name":"systemEnvironment","properties":{"JAVA_HOME":{"value":"/usr/lib/jvm/java-11-openjdk-amd64"},"HOSTNAME":{"value":"app-7f9c6d"},"SPRING_DATASOURCE_URL":{"value":"jdbc:postgresql://db:5432/app"},"SPRING_DATASOURCE_USERNAME":{"value":"app"},"SPRING_DATASOURCE_PASSWORD":{"value":"******"}}},{"name":"applicationConfig: [classpath:/application.properties]","properties":{"spring.application.name":{"value":"orders-service"},"management.endpoints.web.exposure.include":{"value":"*"}}}]}`
 
-const solrPage = `<!DOCTYPE html>
+const solrHTML = `<!DOCTYPE html>
 <html ng-app="solrAdminApp"><head><title>Solr Admin</title><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"></head>
 <body><div id="wrapper"><div id="header"><a href="./" id="solr"><span>Apache SOLR</span></a></div>
 <div id="main"><div id="content">Loading ...</div></div></div></body></html>
 `
 
-const solrSystem = `{"responseHeader":{"status":0,"QTime":12},"mode":"std","solr_home":"/var/solr/data","lucene":{"solr-spec-version":"8.11.2","solr-impl-version":"8.11.2 17dee71932c683e345508113523e764c3e4c80fa - mdrob - 2022-06-13 11:13:58","lucene-spec-version":"8.11.2"},"jvm":{"version":"11.0.16 11.0.16+8-post-Ubuntu-0ubuntu120.04","name":"Ubuntu OpenJDK 64-Bit Server VM"},"system":{"name":"Linux","arch":"amd64","version":"5.4.0-148-generic"}}`
+const solrSystemJSON = `{"responseHeader":{"status":0,"QTime":12},"mode":"std","solr_home":"/var/solr/data","lucene":{"solr-spec-version":"8.11.2","solr-impl-version":"8.11.2 17dee71932c683e345508113523e764c3e4c80fa - mdrob - 2022-06-13 11:13:58","lucene-spec-version":"8.11.2"},"jvm":{"version":"11.0.16 11.0.16+8-post-Ubuntu-0ubuntu120.04","name":"Ubuntu OpenJDK 64-Bit Server VM"},"system":{"name":"Linux","arch":"amd64","version":"5.4.0-148-generic"}}`

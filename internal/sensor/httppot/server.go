@@ -38,8 +38,13 @@ type Server struct {
 	quar   *sensor.Quarantine // nil: bodies are hashed, not kept
 	tlsCfg *tls.Config        // nil without TLS listeners
 	srv    *http.Server
-	bait   map[string]string
-	logger *slog.Logger
+	bait   map[string]*fixed // cfg.Bait, answers made once
+	// serverHeader is the Server header's value, shared by every answer
+	// (nil: none); notFound and forbidden are Apache's error pages up to
+	// the host, made once.
+	serverHeader        []string
+	notFound, forbidden apachePage
+	logger              *slog.Logger
 	// conns maps each open connection (net.Conn) to its *connInfo, from
 	// ConnContext to ConnState's StateClosed, for the summary event.
 	conns sync.Map
@@ -76,7 +81,7 @@ func New(cfg Config, env sensor.Env) (*Server, error) {
 	if env.Sink == nil {
 		return nil, errors.New("http honeypot: no event sink")
 	}
-	s := &Server{cfg: cfg, env: env, gate: sensor.NewGate(cfg.Limits), logger: env.Logger, bait: map[string]string{}}
+	s := &Server{cfg: cfg, env: env, gate: sensor.NewGate(cfg.Limits), logger: env.Logger, bait: map[string]*fixed{}}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,8 +90,13 @@ func New(cfg Config, env sensor.Env) (*Server, error) {
 		s.name = env.Name + "/http"
 	}
 	for p, b := range cfg.Bait {
-		s.bait[p] = b
+		s.bait[p] = newFixed(http.StatusOK, contentTypeOf(p), b)
 	}
+	if cfg.ServerHeader != "-" {
+		s.serverHeader = []string{cfg.ServerHeader}
+	}
+	s.notFound = newApachePage(cfg.ServerHeader, "404 Not Found", "Not Found", "The requested URL was not found on this server.")
+	s.forbidden = newApachePage(cfg.ServerHeader, "403 Forbidden", "Forbidden", "You don't have permission to access this resource.")
 	if *cfg.CaptureBodies && env.Dir != "" {
 		q, err := sensor.OpenQuarantine(filepath.Join(env.Dir, "quarantine"), cfg.Quarantine)
 		if err != nil {
@@ -253,8 +263,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ua := r.Header.Get("User-Agent"); ua != "" {
 		ev.Fingerprints = map[string]string{"user_agent": clip(ua, maxValue)}
 	}
-	if s.cfg.ServerHeader != "-" {
-		w.Header().Set("Server", s.cfg.ServerHeader)
+	if s.serverHeader != nil {
+		w.Header()["Server"] = s.serverHeader // never modified: shared by all answers
 	}
 	body, ref, cut, done := s.readBody(r)
 	defer done()
@@ -298,9 +308,35 @@ func headerDetails(r *http.Request) map[string]string {
 			d["headers_truncated"] = "true"
 			break
 		}
-		d[strings.ToLower(k)] = clip(strings.Join(vs, ", "), maxValue)
+		d[lowerName(k)] = clip(strings.Join(vs, ", "), maxValue)
 	}
 	return d
+}
+
+// lowerNames maps the canonical names of the request headers clients
+// send most to their lower-case form, so recording them allocates nothing.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Dnt",
+		"Forwarded", "If-Modified-Since", "If-None-Match", "Keep-Alive", "Origin", "Pragma",
+		"Priority", "Proxy-Connection", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
+		"Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User",
+		"Soapaction", "Te", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Via",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Requested-With",
+	} {
+		m[k] = strings.ToLower(k)
+	}
+	return m
+}()
+
+// lowerName returns the header name k in lower case.
+func lowerName(k string) string {
+	if l, ok := lowerNames[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
 }
 
 // clip cuts s to n bytes.

@@ -95,7 +95,7 @@ func TestWrkChild(t *testing.T) {
 // bareServer is plain net/http answering wrkPath's page (the same bytes and
 // Content-Type the honeypot sends) and counting requests.
 func bareServer() (*http.Server, *atomic.Int64) {
-	page := []byte(wpLoginPage)
+	page := []byte(wpLoginPage.body)
 	n := &atomic.Int64{}
 	return &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
