@@ -53,10 +53,10 @@ func TestAppendBatch(t *testing.T) {
 	ctx := context.Background()
 	recs := []evidence.Record{
 		{Kind: "test", Actor: "a", Payload: []byte(`{"n":0}`)},
-		{Kind: "test", Actor: "a", Payload: []byte(`{`)},                       // not JSON
-		{Kind: "erasure", Actor: "a", Payload: []byte(`{"n":2}`)},              // reserved kind
+		{Kind: "test", Actor: "a", Payload: []byte(`{`)},                        // not JSON
+		{Kind: "erasure", Actor: "a", Payload: []byte(`{"n":2}`)},               // reserved kind
 		{Kind: "test", Actor: "a", Payload: []byte(`{"n":3}`), Incident: "i-1"}, // fine
-		{Kind: "test", Actor: "", Payload: []byte(`{"n":4}`)},                  // no actor
+		{Kind: "test", Actor: "", Payload: []byte(`{"n":4}`)},                   // no actor
 		{Kind: "test", Actor: "b", Payload: []byte(`"` + strings.Repeat("x", 64) + `"`)},
 		{Kind: "test", Actor: "b", Payload: []byte(`{"n":6}`)},
 		{Kind: "test", Actor: "b", Payload: []byte(`{"n":7}`)},

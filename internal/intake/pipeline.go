@@ -51,12 +51,13 @@ const (
 	Actor = "vallum-intake"
 )
 
-// Log is the evidence log events go to. Append must return only once the
-// entry is durable; Entry returns a committed entry; Changed returns a
+// Log is the evidence log events go to. Append and AppendBatch must
+// return only once the entries they report appended are durable; Entry returns a committed entry; Changed returns a
 // channel closed at the next commit. All must be safe for concurrent use.
 // *evidence.Log implements it.
 type Log interface {
 	Append(ctx context.Context, rec evidence.Record) (evidence.Receipt, error)
+	AppendBatch(ctx context.Context, recs []evidence.Record) []evidence.Appended
 	Entry(i int64) (evidence.Entry, error)
 	Size() int64
 	Changed() <-chan struct{}
@@ -165,7 +166,8 @@ type Pipeline struct {
 	stopped bool // guarded by stopMu
 
 	mu sync.Mutex // guards the fields below
-	// recent holds the IDs accepted for appending and not yet in SQLite.
+	// recent holds the events (by eventKey) accepted for appending and
+	// not yet in SQLite.
 	recent map[string]*flight
 	// hints are events appended and not yet projected, by log index: the
 	// projector takes them instead of reading the entry back.
@@ -416,7 +418,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) fail(it item, fl *flight, why string) {
 	if fl != nil {
 		p.mu.Lock()
-		delete(p.recent, it.e.ID)
+		delete(p.recent, eventKey(it.e))
 		p.mu.Unlock()
 		close(fl.done)
 	}
@@ -487,26 +489,22 @@ func (p *Pipeline) admit(ctx context.Context, batch []item) {
 	// Claim each ID first: a copy already in flight waits for it. Only
 	// then ask the index, so that an ID the projector removes from recent
 	// (after committing it) is found there.
-	type claimed struct {
-		it item
-		fl *flight
-	}
-	var mine []claimed
+	var mine []claim
 	var maybe []item
 	for _, it := range fresh {
 		p.mu.Lock()
-		prior := p.recent[it.e.ID]
+		prior := p.recent[eventKey(it.e)]
 		var fl *flight
 		if prior == nil {
 			fl = &flight{done: make(chan struct{})}
-			p.recent[it.e.ID] = fl
+			p.recent[eventKey(it.e)] = fl
 		}
 		p.mu.Unlock()
 		if prior != nil {
 			p.waitPrior(it, prior)
 			continue
 		}
-		mine = append(mine, claimed{it, fl})
+		mine = append(mine, claim{it, fl})
 		if p.seen.mayContain(it.e.ID) { // only IDs the filter may have seen are looked up
 			maybe = append(maybe, it)
 		}
@@ -515,14 +513,15 @@ func (p *Pipeline) admit(ctx context.Context, batch []item) {
 	if err != nil {
 		p.logger.Error("couldn't look up event IDs", "err", err)
 	}
+	var todo []claim
 	for _, c := range mine {
 		if err != nil {
 			p.fail(c.it, c.fl, "couldn't check the event ID")
 			continue
 		}
-		if known[c.it.e.ID] {
+		if known[eventKey(c.it.e)] {
 			p.mu.Lock()
-			delete(p.recent, c.it.e.ID)
+			delete(p.recent, eventKey(c.it.e))
 			p.mu.Unlock()
 			c.fl.ok = true // the first copy is durable
 			close(c.fl.done)
@@ -531,12 +530,28 @@ func (p *Pipeline) admit(ctx context.Context, batch []item) {
 			continue
 		}
 		p.seen.add(c.it.e.ID)
-		p.sem <- struct{}{}
+		todo = append(todo, c)
+	}
+	// Append in parts of a quarter of the appender slots, so that several
+	// parts are in flight: while the log makes one durable, the next is
+	// encoded and sequenced.
+	part := max(1, cap(p.sem)/4)
+	for len(todo) > 0 {
+		n := min(len(todo), part)
+		batch := todo[:n:n]
+		todo = todo[n:]
+		for range n {
+			p.sem <- struct{}{}
+		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			defer func() { <-p.sem }()
-			p.appendOne(c.it, c.fl)
+			defer func() {
+				for range n {
+					<-p.sem
+				}
+			}()
+			p.appendBatch(batch)
 		}()
 	}
 }
@@ -565,55 +580,87 @@ func (p *Pipeline) reject(it item, err error) {
 	p.answer(it, Result{ID: it.e.ID, Status: Rejected, Error: err.Error()})
 }
 
-// appendOne appends one event, then hands it to the index, the feed and
-// the correlator.
-func (p *Pipeline) appendOne(it item, fl *flight) {
-	e := it.e
-	if p.cfg.Tokens != nil && e.Honeytoken == "" {
-		if id, ok := p.cfg.Tokens.MatchToken(e); ok {
-			e.Honeytoken = clean(id, maxShort)
-			if Rank(e.Severity) < Rank(sensor.SeverityHigh) {
-				e.Severity = sensor.SeverityHigh
+// claim is an event admitted for appending, with the flight that later
+// copies of its ID wait on.
+type claim struct {
+	it item
+	fl *flight
+}
+
+// appendBatch appends a batch of admitted events to the log with one
+// wait, then hands each to the index, the feed and the correlator.
+func (p *Pipeline) appendBatch(batch []claim) {
+	recs := make([]evidence.Record, 0, len(batch))
+	keep := make([]claim, 0, len(batch))
+	buf := make([]byte, 0, 512*len(batch)) // one allocation for the payloads
+	for _, c := range batch {
+		e := &c.it.e
+		if p.cfg.Tokens != nil && e.Honeytoken == "" {
+			if id, ok := p.cfg.Tokens.MatchToken(*e); ok {
+				e.Honeytoken = clean(id, maxShort)
+				if Rank(e.Severity) < Rank(sensor.SeverityHigh) {
+					e.Severity = sensor.SeverityHigh
+				}
 			}
 		}
-	}
-	payload := appendEvent(make([]byte, 0, 512), &e)
-	var err error
-	if len(payload) > p.cfg.MaxPayload {
-		err = fmt.Errorf("%w: the event is %d bytes, the log takes at most %d", ErrInvalidEvent, len(payload), p.cfg.MaxPayload)
-	}
-	if err != nil {
-		p.mu.Lock()
-		delete(p.recent, e.ID)
-		p.mu.Unlock()
-		close(fl.done)
-		p.reject(it, err)
-		return
-	}
-	rcpt, err := p.log.Append(context.Background(), evidence.Record{Kind: EventKind, Actor: actorOf(e), Payload: payload})
-	if err != nil {
-		if errors.Is(err, evidence.ErrInvalid) {
-			p.mu.Lock()
-			delete(p.recent, e.ID)
-			p.mu.Unlock()
-			close(fl.done)
-			p.reject(it, err)
-			return
+		from := len(buf)
+		buf = appendEvent(buf, e)
+		payload := buf[from:len(buf):len(buf)]
+		if len(payload) > p.cfg.MaxPayload {
+			buf = buf[:from]
+			p.refuse(c, fmt.Errorf("%w: the event is %d bytes, the log takes at most %d", ErrInvalidEvent, len(payload), p.cfg.MaxPayload))
+			continue
 		}
-		p.logger.Warn("couldn't log an event; it is kept for a retry", "event", e.ID, "err", err)
-		p.fail(it, fl, "the evidence log did not take the event; send it again")
+		recs = append(recs, evidence.Record{Kind: EventKind, Actor: actorOf(*e), Payload: payload})
+		keep = append(keep, c)
+	}
+	if len(recs) == 0 {
 		return
 	}
+	outs := p.log.AppendBatch(context.Background(), recs)
 	p.mu.Lock()
-	if rcpt.Index >= p.claimed {
-		p.hints[rcpt.Index] = e
+	for i, o := range outs {
+		if o.Err == nil && o.Receipt.Index >= p.claimed {
+			p.hints[o.Receipt.Index] = keep[i].it.e
+		}
 	}
 	p.mu.Unlock()
-	fl.ok = true
-	close(fl.done)
+	failed := 0
+	var lastErr error
+	for i, o := range outs {
+		c := keep[i]
+		switch {
+		case errors.Is(o.Err, evidence.ErrInvalid):
+			p.refuse(c, o.Err)
+		case o.Err != nil:
+			failed++
+			lastErr = o.Err
+			p.fail(c.it, c.fl, "the evidence log did not take the event; send it again")
+		default:
+			p.accept(c, o.Receipt.Index)
+		}
+	}
+	if failed > 0 {
+		p.logger.Warn("couldn't log events; they are kept for a retry", "events", failed, "err", lastErr)
+	}
+}
+
+// refuse answers an admitted event that can never be logged.
+func (p *Pipeline) refuse(c claim, err error) {
+	p.mu.Lock()
+	delete(p.recent, eventKey(c.it.e))
+	p.mu.Unlock()
+	close(c.fl.done)
+	p.reject(c.it, err)
+}
+
+// accept answers an event now durably at log index idx and passes it on.
+func (p *Pipeline) accept(c claim, idx int64) {
+	e := c.it.e
+	c.fl.ok = true
+	close(c.fl.done)
 	p.accepted.Add(1)
-	idx := rcpt.Index
-	p.answer(it, Result{ID: e.ID, Status: Accepted, Index: &idx})
+	p.answer(c.it, Result{ID: e.ID, Status: Accepted, Index: &idx})
 	p.feed.publish(e)
 	if p.corr != nil {
 		p.corr.observe(idx, e)
@@ -622,6 +669,15 @@ func (p *Pipeline) appendOne(it item, fl *flight) {
 		p.emit(honeytokenEvent(e))
 	}
 }
+
+// eventKey identifies an event for idempotency: its ID and its time. A
+// copy of an event carries both; an event that reuses an ID at another
+// time is another event, and is logged.
+func eventKey(e sensor.Event) string {
+	return keyOf(e.ID, e.Time.UTC().Format(evidence.TimeFormat))
+}
+
+func keyOf(id, time string) string { return id + "\x00" + time }
 
 // honeytokenEvent is the "honeytoken" event raised when e used or carried
 // a honeytoken. Its ID derives from e's, so a re-delivered e raises it

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -158,7 +159,8 @@ func TestIngestAcceptsOnceAndReportsEachEvent(t *testing.T) {
 	p := startPipeline(t, e, nil)
 	ctx := context.Background()
 	bad := ev("bad", "203.0.113.7", "nonsense")
-	res := p.Ingest(ctx, []sensor.Event{ev("a", "203.0.113.7", sensor.KindConnect), bad, ev("b", "203.0.113.7", sensor.KindAuth), ev("a", "203.0.113.7", sensor.KindConnect)})
+	a, b := ev("a", "203.0.113.7", sensor.KindConnect), ev("b", "203.0.113.7", sensor.KindAuth)
+	res := p.Ingest(ctx, []sensor.Event{a, bad, b, a})
 	want := []string{Accepted, Rejected, Accepted, Duplicate}
 	for i, r := range res {
 		if r.Status != want[i] {
@@ -168,31 +170,37 @@ func TestIngestAcceptsOnceAndReportsEachEvent(t *testing.T) {
 	if res[0].Index == nil || res[2].Index == nil {
 		t.Fatalf("accepted events have no index: %+v", res)
 	}
-	// A later copy, after indexing, is a duplicate too.
+	// A later copy, after indexing, is a duplicate too; an event that
+	// reuses the ID at another time is a different event and is logged.
 	waitFor(t, "indexing", func() bool { n, _ := p.loadHead(context.Background()); return n == e.log.Size() })
-	res = p.Ingest(ctx, []sensor.Event{ev("b", "203.0.113.7", sensor.KindAuth)})
+	later := b
+	later.Time = b.Time.Add(time.Second)
+	res = p.Ingest(ctx, []sensor.Event{b, later})
 	if res[0].Status != Duplicate {
 		t.Errorf("re-sent event: got %s, want duplicate", res[0].Status)
 	}
+	if res[1].Status != Accepted {
+		t.Errorf("same ID at another time: got %s (%s), want accepted", res[1].Status, res[1].Error)
+	}
 	ids := logged(t, e.log)
-	if ids["a"] != 1 || ids["b"] != 1 || ids["bad"] != 0 {
-		t.Errorf("log holds %v, want a and b once each", ids)
+	if ids["a"] != 1 || ids["b"] != 2 || ids["bad"] != 0 {
+		t.Errorf("log holds %v, want a once and b twice (two times)", ids)
 	}
 }
 
 func TestConcurrentCopiesLoggedOnce(t *testing.T) {
 	e := newEnv(t)
 	p := startPipeline(t, e, nil)
+	var events []sensor.Event
+	for i := range 200 {
+		events = append(events, ev(fmt.Sprintf("ev-%d", i), "198.51.100.1", sensor.KindConnect))
+	}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var batch []sensor.Event
-			for i := range 200 {
-				batch = append(batch, ev(fmt.Sprintf("ev-%d", i), "198.51.100.1", sensor.KindConnect))
-			}
-			for _, r := range p.Ingest(context.Background(), batch) {
+			for _, r := range p.Ingest(context.Background(), slices.Clone(events)) {
 				if r.Status != Accepted && r.Status != Duplicate {
 					t.Errorf("%s: %s %s", r.ID, r.Status, r.Error)
 				}
@@ -292,8 +300,13 @@ func TestRestartDrainsSpoolAndKeepsIDs(t *testing.T) {
 	dir := t.TempDir()
 	e := openEnv(t, dir)
 	p := startPipeline(t, e, func(c *Config) { c.Intake.Queue, c.Intake.Appenders = 1, 1 })
+	var first sensor.Event
 	for i := range 200 {
-		p.Emit(ev(fmt.Sprintf("r-%d", i), "192.0.2.11", sensor.KindConnect))
+		x := ev(fmt.Sprintf("r-%d", i), "192.0.2.11", sensor.KindConnect)
+		if i == 0 {
+			first = x
+		}
+		p.Emit(x)
 	}
 	p.stop(t)
 	e.close()
@@ -301,7 +314,7 @@ func TestRestartDrainsSpoolAndKeepsIDs(t *testing.T) {
 	p = startPipeline(t, e, nil)
 	waitFor(t, "spool drained", func() bool { return p.Stats().Spool.Events == 0 && len(logged(t, e.log)) == 200 })
 	// IDs logged before the restart are known after it.
-	res := p.Ingest(context.Background(), []sensor.Event{ev("r-0", "192.0.2.11", sensor.KindConnect)})
+	res := p.Ingest(context.Background(), []sensor.Event{first})
 	if res[0].Status != Duplicate {
 		t.Errorf("an event logged before the restart: got %s, want duplicate", res[0].Status)
 	}
@@ -443,5 +456,45 @@ func TestListAndStats(t *testing.T) {
 	}
 	if st.Total != 6 || len(st.TopSources) != 2 || st.TopSources[0].Source != "198.51.100.7" || st.TopSources[0].Count != 5 || st.ByKind["auth"] != 1 {
 		t.Errorf("stats: %+v", st)
+	}
+}
+
+// TestIndexMigrationKeepsEvents opens a database indexed by schema 1 (a
+// unique index on the ID alone): schema 2 keeps its rows, listings find
+// them, and a copy of an event indexed before the upgrade is still a
+// duplicate.
+func TestIndexMigrationKeepsEvents(t *testing.T) {
+	dir := t.TempDir()
+	e := openEnv(t, dir)
+	ctx := context.Background()
+	if err := e.db.Migrate(ctx, "intake", migrations[:2]); err != nil {
+		t.Fatal(err)
+	}
+	old := ev("before-upgrade", "192.0.2.44", sensor.KindAuth)
+	rcpt, err := e.log.Append(ctx, evidence.Record{Kind: EventKind, Actor: "test", Payload: appendEvent(nil, &old)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.SQL().ExecContext(ctx, `INSERT INTO intake_events(idx, id, time, sensor, protocol, kind, severity, src_ip, src_port, dst_ip, dst_port, session, honeytoken)
+		VALUES (?, ?, ?, ?, 'ssh', ?, 'low', ?, 40000, '127.0.0.1', 2222, ?, '')`,
+		rcpt.Index, old.ID, old.Time.UTC().Format(evidence.TimeFormat), old.Sensor, old.Kind, old.Src.IP, old.Session); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.SQL().ExecContext(ctx, `INSERT INTO intake_head(id, next) VALUES (1, ?)`, rcpt.Index+1); err != nil {
+		t.Fatal(err)
+	}
+	p := startPipeline(t, e, nil)
+	got, _, err := p.List(ctx, Query{Source: "192.0.2.44"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Event == nil || got[0].Event.ID != old.ID {
+		t.Fatalf("listing after the upgrade: %+v, want the event indexed before it", got)
+	}
+	if r := p.Ingest(ctx, []sensor.Event{old}); r[0].Status != Duplicate {
+		t.Errorf("a copy of an event indexed before the upgrade: got %s, want duplicate", r[0].Status)
+	}
+	if n := logged(t, e.log)[old.ID]; n != 1 {
+		t.Errorf("%s logged %d times, want once", old.ID, n)
 	}
 }

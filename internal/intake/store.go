@@ -52,6 +52,29 @@ CREATE TABLE intake_incidents (
 	last_malicious_at TEXT NOT NULL,
 	linked            INTEGER NOT NULL
 );`,
+	// 2: no index on the random event ID alone: every insert into it
+	// dirtied a random page, which capped indexing far below the log's
+	// rate. An event is a duplicate when its time and ID both match
+	// (knownIDs), which the time-ordered (time, id) index answers. Only
+	// the columns that listings filter on are kept; the event itself is
+	// always read from the log.
+	2: `
+CREATE TABLE intake_events_v2 (
+	idx     INTEGER PRIMARY KEY,
+	id      TEXT NOT NULL,
+	time    TEXT NOT NULL,
+	sensor  TEXT NOT NULL,
+	kind    TEXT NOT NULL,
+	src_ip  TEXT NOT NULL,
+	session TEXT NOT NULL
+);
+INSERT INTO intake_events_v2 SELECT idx, id, time, sensor, kind, src_ip, session FROM intake_events;
+DROP TABLE intake_events;
+ALTER TABLE intake_events_v2 RENAME TO intake_events;
+CREATE INDEX intake_events_time_id ON intake_events(time, id);
+CREATE INDEX intake_events_src ON intake_events(src_ip, time);
+CREATE INDEX intake_events_sensor ON intake_events(sensor, time);
+CREATE INDEX intake_events_session ON intake_events(session) WHERE session != '';`,
 }
 
 func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {
@@ -64,7 +87,7 @@ func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {
 }
 
 // projectBatch bounds the entries indexed in one transaction.
-const projectBatch = 1024
+const projectBatch = 8192
 
 // project is the projector goroutine: it follows the log and indexes its
 // event entries until ctx ends.
@@ -124,7 +147,7 @@ func (p *Pipeline) projectRange(ctx context.Context, size int64) error {
 	}
 	p.mu.Lock()
 	for _, id := range ids {
-		delete(p.recent, id)
+		delete(p.recent, id) // an eventKey
 	}
 	p.mu.Unlock()
 	select {
@@ -140,12 +163,25 @@ func (p *Pipeline) indexEntries(ctx context.Context, from, to int64, hints map[i
 		return nil, err
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO intake_events(idx, id, time, sensor, protocol, kind, severity, src_ip, src_port, dst_ip, dst_port, session, honeytoken) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	full, err := tx.PrepareContext(ctx, insertFull)
 	if err != nil {
 		return nil, err
 	}
-	defer ins.Close()
-	var ids []string
+	defer full.Close()
+	var keys []string
+	args := make([]any, 0, insertRows*eventColumns)
+	flush := func() error {
+		var err error
+		switch n := len(args) / eventColumns; n {
+		case 0:
+		case insertRows:
+			_, err = full.ExecContext(ctx, args...)
+		default:
+			_, err = tx.ExecContext(ctx, insertPrefix+strings.Repeat(insertRow+",", n-1)+insertRow, args...)
+		}
+		args = args[:0]
+		return err
+	}
 	for i := from; i < to; i++ {
 		e, ok := hints[i]
 		if !ok {
@@ -167,17 +203,38 @@ func (p *Pipeline) indexEntries(ctx context.Context, from, to int64, hints map[i
 				e = sensor.Event{ID: fmt.Sprintf("entry-%d", i), Time: t, Kind: "erased"}
 			}
 		}
-		if _, err := ins.ExecContext(ctx, i, e.ID, e.Time.UTC().Format(evidence.TimeFormat), e.Sensor, e.Protocol, e.Kind, e.Severity,
-			e.Src.IP, e.Src.Port, e.Dst.IP, e.Dst.Port, e.Session, e.Honeytoken); err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
+		t := e.Time.UTC().Format(evidence.TimeFormat)
+		args = append(args, i, e.ID, t, e.Sensor, e.Kind, e.Src.IP, e.Session)
+		keys = append(keys, keyOf(e.ID, t))
+		if len(args) == insertRows*eventColumns {
+			if err := flush(); err != nil {
+				return nil, fmt.Errorf("entries before %d: %w", i+1, err)
+			}
 		}
-		ids = append(ids, e.ID)
+	}
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("entries before %d: %w", to, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO intake_head(id, next) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET next = excluded.next`, to); err != nil {
 		return nil, err
 	}
-	return ids, tx.Commit()
+	return keys, tx.Commit()
 }
+
+// eventColumns is the number of columns of an intake_events row;
+// insertRows bounds the rows of one INSERT statement (one statement per
+// row costs more than the B-tree work it does).
+const (
+	eventColumns = 7
+	insertRows   = 128
+)
+
+const (
+	insertPrefix = `INSERT OR IGNORE INTO intake_events(idx, id, time, sensor, kind, src_ip, session) VALUES `
+	insertRow    = `(?,?,?,?,?,?,?)`
+)
+
+var insertFull = insertPrefix + strings.Repeat(insertRow+",", insertRows-1) + insertRow
 
 // loadSeen builds the Bloom filter of the indexed IDs.
 func (p *Pipeline) loadSeen(ctx context.Context) (*bloom, error) {
@@ -201,31 +258,33 @@ func (p *Pipeline) loadSeen(ctx context.Context) (*bloom, error) {
 	return b, rows.Err()
 }
 
-// knownIDs returns which IDs of the batch are already indexed.
+// knownIDs returns which events of the batch (by eventKey) are already
+// indexed, with the same ID and time: a copy of an event carries the time of the first
+// (sensors set it when they observe the event; an event sent without a
+// time gets its arrival time, so only a copy that carries a time can be
+// recognised once the first is indexed).
 func (p *Pipeline) knownIDs(ctx context.Context, batch []item) (map[string]bool, error) {
 	known := make(map[string]bool)
-	const chunk = 500
-	for i := 0; i < len(batch); i += chunk {
-		part := batch[i:min(i+chunk, len(batch))]
-		args := make([]any, len(part))
-		for j, it := range part {
-			args[j] = it.e.ID
-		}
-		q := `SELECT id FROM intake_events WHERE id IN (?` + strings.Repeat(",?", len(part)-1) + `)`
-		rows, err := p.db.SQL().QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			known[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+	if len(batch) == 0 {
+		return known, nil
+	}
+	conn, err := p.db.SQL().Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	st, err := conn.PrepareContext(ctx, `SELECT 1 FROM intake_events WHERE time = ? AND id = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, it := range batch {
+		var one int
+		err := st.QueryRowContext(ctx, it.e.Time.UTC().Format(evidence.TimeFormat), it.e.ID).Scan(&one)
+		switch {
+		case err == nil:
+			known[eventKey(it.e)] = true
+		case !errors.Is(err, sql.ErrNoRows):
 			return nil, err
 		}
 	}
