@@ -166,9 +166,26 @@ func clean(s string, n int) string {
 	return s[:n]
 }
 
+// isClean reports whether clean(s, n) == s.
+func isClean(s string, n int) bool { return len(s) <= n && utf8.ValidString(s) }
+
+// clipMap returns m with at most maxFields entries (the first keys in
+// order), each key and value cleaned, and whether anything was cut.
 func clipMap(m map[string]string) (map[string]string, bool) {
 	if len(m) == 0 {
 		return m, false
+	}
+	if len(m) <= maxFields {
+		ok := true
+		for k, v := range m {
+			if !isClean(k, maxShort) || !isClean(v, maxValue) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return m, false // the common case: nothing to copy
+		}
 	}
 	cut := len(m) > maxFields
 	keys := make([]string, 0, len(m))

@@ -463,7 +463,7 @@ func (p *Pipeline) dispatch(ctx context.Context) {
 // starts an appender for each of the rest.
 func (p *Pipeline) admit(ctx context.Context, batch []item) {
 	now := p.clock()
-	fresh := batch[:0:0]
+	fresh := make([]item, 0, len(batch))
 	for _, it := range batch {
 		e, err := Normalize(it.e, now)
 		if err != nil {
@@ -489,37 +489,47 @@ func (p *Pipeline) admit(ctx context.Context, batch []item) {
 	// Claim each ID first: a copy already in flight waits for it. Only
 	// then ask the index, so that an ID the projector removes from recent
 	// (after committing it) is found there.
-	var mine []claim
+	mine := make([]claim, 0, len(fresh))
 	var maybe []item
-	for _, it := range fresh {
-		p.mu.Lock()
-		prior := p.recent[eventKey(it.e)]
-		var fl *flight
-		if prior == nil {
-			fl = &flight{done: make(chan struct{})}
-			p.recent[eventKey(it.e)] = fl
-		}
-		p.mu.Unlock()
-		if prior != nil {
-			p.waitPrior(it, prior)
+	keys := make([]string, len(fresh))
+	for i := range fresh {
+		keys[i] = eventKey(fresh[i].e)
+	}
+	type copyOf struct {
+		it    item
+		prior *flight
+	}
+	var copies []copyOf
+	p.mu.Lock()
+	for i, it := range fresh {
+		if prior := p.recent[keys[i]]; prior != nil {
+			copies = append(copies, copyOf{it, prior})
 			continue
 		}
+		fl := &flight{done: make(chan struct{})}
+		p.recent[keys[i]] = fl
 		mine = append(mine, claim{it, fl})
-		if p.seen.mayContain(it.e.ID) { // only IDs the filter may have seen are looked up
-			maybe = append(maybe, it)
+	}
+	p.mu.Unlock()
+	for _, c := range copies {
+		p.waitPrior(c.it, c.prior)
+	}
+	for _, c := range mine {
+		if p.seen.mayContain(c.it.e.ID) { // only IDs the filter may have seen are looked up
+			maybe = append(maybe, c.it)
 		}
 	}
 	known, err := p.knownIDs(ctx, maybe)
 	if err != nil {
 		p.logger.Error("couldn't look up event IDs", "err", err)
 	}
-	var todo []claim
+	todo := make([]claim, 0, len(mine))
 	for _, c := range mine {
 		if err != nil {
 			p.fail(c.it, c.fl, "couldn't check the event ID")
 			continue
 		}
-		if known[eventKey(c.it.e)] {
+		if len(known) > 0 && known[eventKey(c.it.e)] {
 			p.mu.Lock()
 			delete(p.recent, eventKey(c.it.e))
 			p.mu.Unlock()
