@@ -157,11 +157,11 @@ func ParseEVE(line []byte, types []string, sensorName string) (sensor.Event, err
 	var dbuf [16]pair
 	var fbuf [4]pair
 	details, fps := pairs(dbuf[:0]), pairs(fbuf[:0])
-	details.set("event_type", r.EventType)
-	details.set("proto", r.Proto)
-	details.set("app_proto", r.AppProto)
-	details.set("flow_id", r.FlowID.String())
-	details.set("in_iface", r.InIface)
+	details = details.with("event_type", r.EventType)
+	details = details.with("proto", r.Proto)
+	details = details.with("app_proto", r.AppProto)
+	details = details.with("flow_id", r.FlowID.String())
+	details = details.with("in_iface", r.InIface)
 	e.Session = r.FlowID.String()
 	switch r.EventType {
 	case "alert":
@@ -175,73 +175,73 @@ func ParseEVE(line []byte, types []string, sensorName string) (sensor.Event, err
 				e.Severity = sensor.SeverityMedium
 			}
 			e.Command = a.Signature
-			details.set("signature", a.Signature)
-			details.set("signature_id", itoa(a.SignatureID))
-			details.set("gid", itoa(a.GID))
-			details.set("rev", itoa(a.Rev))
-			details.set("category", a.Category)
-			details.set("action", a.Action)
-			details.set("severity", itoa(a.Severity))
+			details = details.with("signature", a.Signature)
+			details = details.with("signature_id", itoa(a.SignatureID))
+			details = details.with("gid", itoa(a.GID))
+			details = details.with("rev", itoa(a.Rev))
+			details = details.with("category", a.Category)
+			details = details.with("action", a.Action)
+			details = details.with("severity", itoa(a.Severity))
 		}
 	case "http":
 		e.Kind = sensor.KindRequest
 		if h := r.HTTP; h != nil {
 			e.Command = strings.TrimSpace(h.Method + " " + h.URL)
-			fps.set("user_agent", h.UserAgent)
-			details.set("hostname", h.Hostname)
-			details.set("http_protocol", h.Protocol)
-			details.set("status", itoa(h.Status))
+			fps = fps.with("user_agent", h.UserAgent)
+			details = details.with("hostname", h.Hostname)
+			details = details.with("http_protocol", h.Protocol)
+			details = details.with("status", itoa(h.Status))
 		}
 	case "dns":
 		e.Kind = sensor.KindRequest
 		e.Severity = sensor.SeverityInfo
 		if d := r.DNS; d != nil {
 			e.Command = strings.TrimSpace("dns " + d.Type + " " + d.RRName + " " + d.RRType)
-			details.set("rrname", d.RRName)
-			details.set("rrtype", d.RRType)
-			details.set("rcode", d.RCode)
+			details = details.with("rrname", d.RRName)
+			details = details.with("rrtype", d.RRType)
+			details = details.with("rcode", d.RCode)
 		}
 	case "tls":
 		e.Kind = sensor.KindConnect
 		e.Severity = sensor.SeverityInfo
 		if x := r.TLS; x != nil {
-			details.set("sni", x.SNI)
-			details.set("tls_version", x.Version)
-			details.set("subject", x.Subject)
-			details.set("issuer", x.IssuerDN)
+			details = details.with("sni", x.SNI)
+			details = details.with("tls_version", x.Version)
+			details = details.with("subject", x.Subject)
+			details = details.with("issuer", x.IssuerDN)
 			if x.JA3 != nil {
-				fps.set("ja3", x.JA3.Hash)
+				fps = fps.with("ja3", x.JA3.Hash)
 			}
 			if x.JA3S != nil {
-				fps.set("ja3s", x.JA3S.Hash)
+				fps = fps.with("ja3s", x.JA3S.Hash)
 			}
 		}
 	case "ssh":
 		e.Kind = sensor.KindConnect
 		if s := r.SSH; s != nil && s.Client != nil {
-			fps.set("client_version", s.Client.SoftwareVersion)
+			fps = fps.with("client_version", s.Client.SoftwareVersion)
 			if s.Client.HASSH != nil {
-				fps.set("hassh", s.Client.HASSH.Hash)
+				fps = fps.with("hassh", s.Client.HASSH.Hash)
 			}
 		}
 	case "flow":
 		e.Kind = sensor.KindConnect
 		e.Severity = sensor.SeverityInfo
 		if f := r.Flow; f != nil {
-			details.set("state", f.State)
-			details.set("reason", f.Reason)
-			details.set("bytes_toserver", strconv.FormatInt(f.BytesToServer, 10))
-			details.set("bytes_toclient", strconv.FormatInt(f.BytesToClient, 10))
-			details.set("pkts_toserver", strconv.FormatInt(f.PktsToServer, 10))
-			details.set("pkts_toclient", strconv.FormatInt(f.PktsToClient, 10))
+			details = details.with("state", f.State)
+			details = details.with("reason", f.Reason)
+			details = details.with("bytes_toserver", strconv.FormatInt(f.BytesToServer, 10))
+			details = details.with("bytes_toclient", strconv.FormatInt(f.BytesToClient, 10))
+			details = details.with("pkts_toserver", strconv.FormatInt(f.PktsToServer, 10))
+			details = details.with("pkts_toclient", strconv.FormatInt(f.PktsToClient, 10))
 		}
 	case "anomaly":
 		e.Kind = sensor.KindAlert
 		e.Severity = sensor.SeverityLow
 		if a := r.Anomaly; a != nil {
 			e.Command = a.Event
-			details.set("anomaly_type", a.Type)
-			details.set("anomaly_layer", a.Layer)
+			details = details.with("anomaly_type", a.Type)
+			details = details.with("anomaly_layer", a.Layer)
 		}
 	case "fileinfo":
 		// A file seen on the wire, not one captured by a decoy.
@@ -265,11 +265,12 @@ type pair struct{ k, v string }
 // pairs gathers an event's details or fingerprints.
 type pairs []pair
 
-// set adds k unless v is empty.
-func (f *pairs) set(k, v string) {
+// with adds k unless v is empty.
+func (f pairs) with(k, v string) pairs {
 	if v != "" {
-		*f = append(*f, pair{k, v})
+		f = append(f, pair{k, v})
 	}
+	return f
 }
 
 // toMap returns the fields as a map, nil if there are none.
