@@ -191,7 +191,7 @@ func BenchmarkBareNetHTTP(b *testing.B) {
 // page.
 func BenchmarkHandler(b *testing.B) {
 	sink := &countSink{}
-	s, err := New(Config{}, sensor.Env{Sink: sink})
+	s, err := New(Config{Limits: everyEvent}, sensor.Env{Sink: sink})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func BenchmarkHandlerLogin(b *testing.B) {
 
 func benchHandler(b *testing.B, method, path, body string, header map[string]string) {
 	sink := &countSink{}
-	s, err := New(Config{CaptureBodies: new(bool)}, sensor.Env{Sink: sink})
+	s, err := New(Config{CaptureBodies: new(bool), Limits: everyEvent}, sensor.Env{Sink: sink})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -275,6 +275,10 @@ func benchHandler(b *testing.B, method, path, body string, header map[string]str
 	}
 	reportCPU(b, cpu0)
 }
+
+// everyEvent lifts the per-connection event cap (1,000 by default), so
+// that a benchmark's requests on one connection are all emitted.
+var everyEvent = sensor.Limits{MaxEvents: math.MaxInt32}
 
 // benchConnContext is the context of a request on a connection accepted
 // by Serve: what is made once per connection (its session, endpoints and

@@ -486,7 +486,7 @@ func FuzzCredentials(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		r, _ := http.NewRequest(http.MethodPost, "/x", nil)
 		r.Header.Set("Content-Type", ct)
-		c := credentials(r, body)
+		c := credentials(r, &form{body: body})
 		if c != nil && (len(c.Username) > maxValue || len(c.Password) > maxValue || c.Method != "form") {
 			t.Fatalf("credentials %+v", c)
 		}

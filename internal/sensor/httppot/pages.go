@@ -14,7 +14,7 @@ import (
 // request is ever executed, fetched or stored beyond the event. Answers
 // that do not depend on the request are made once (see fixed); the rest
 // are assembled from parts made once.
-func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte) {
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, body *form) {
 	p := r.URL.Path
 	if f, ok := s.bait[p]; ok {
 		f.write(w)
@@ -204,8 +204,8 @@ func contentTypeOf(p string) string {
 }
 
 // formValue returns field of a URL-encoded body ("" if absent).
-func formValue(body []byte, field string) string {
-	q, _ := url.ParseQuery(string(body))
+func formValue(body *form, field string) string {
+	q, _ := body.parse()
 	return clip(q.Get(field), 128)
 }
 

@@ -266,15 +266,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.serverHeader != nil {
 		w.Header()["Server"] = s.serverHeader // never modified: shared by all answers
 	}
-	body, ref, cut, done := s.readBody(r)
-	defer done()
-	if ref != nil {
-		ev.Payloads = []sensor.PayloadRef{*ref}
+	body, ref, ok, cut, held := s.readBody(r)
+	defer s.releaseBody(held)
+	if ok {
+		ev.Payloads = []sensor.PayloadRef{ref}
 	}
 	if ci.allow() {
 		s.env.Sink.Emit(ev)
 	}
-	if c := credentials(r, body); c != nil && ci.allow() {
+	f := &form{body: body}
+	if c := credentials(r, f); c != nil && ci.allow() {
 		auth := ev
 		auth.ID = sensor.NewID("ev-")
 		auth.Kind = sensor.KindAuth
@@ -288,7 +289,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// this answer rather than draining it.
 		w.Header().Set("Connection", "close")
 	}
-	s.respond(w, r, body)
+	s.respond(w, r, f)
+}
+
+// form is a request body read as a URL-encoded form, parsed at most once
+// however many look at it.
+type form struct {
+	body   []byte
+	parsed bool
+	values url.Values
+	err    error
+}
+
+func (f *form) parse() (url.Values, error) {
+	if !f.parsed {
+		f.values, f.err = url.ParseQuery(string(f.body))
+		f.parsed = true
+	}
+	return f.values, f.err
 }
 
 // Bounds on what one event carries.
@@ -359,12 +377,12 @@ var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // readBody reads up to MaxBody bytes of the body within the memory budget
 // and returns them, their reference (kept in the quarantine when there is
-// one), whether bytes were left unread, and a function to call once the
-// body is no longer used.
-func (s *Server) readBody(r *http.Request) (body []byte, ref *sensor.PayloadRef, cut bool, done func()) {
-	done = func() {}
+// one; ok is false when there is no body), whether bytes were left unread,
+// and the buffer to give back with releaseBody once the body is no longer
+// used.
+func (s *Server) readBody(r *http.Request) (body []byte, ref sensor.PayloadRef, ok, cut bool, held heldBody) {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		return nil, nil, false, done
+		return nil, ref, false, false, held
 	}
 	want := s.cfg.MaxBody
 	if r.ContentLength > 0 && r.ContentLength < want {
@@ -373,17 +391,11 @@ func (s *Server) readBody(r *http.Request) (body []byte, ref *sensor.PayloadRef,
 	name := clip(r.URL.Path, maxValue)
 	if !s.env.Budget.Reserve(want) {
 		s.truncated.Add(1)
-		return nil, &sensor.PayloadRef{Name: name, Truncated: true}, true, done
+		return nil, sensor.PayloadRef{Name: name, Truncated: true}, true, true, held
 	}
-	buf := bodyPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	done = func() {
-		s.env.Budget.Release(want)
-		if buf.Cap() <= int(s.cfg.MaxBody)+bytes.MinRead {
-			bodyPool.Put(buf)
-		}
-	}
-	n, _ := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxBody))
+	held = heldBody{buf: bodyPool.Get().(*bytes.Buffer), reserved: want}
+	held.buf.Reset()
+	n, _ := held.buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxBody))
 	if n == s.cfg.MaxBody {
 		var one [1]byte
 		if m, _ := r.Body.Read(one[:]); m > 0 {
@@ -391,17 +403,35 @@ func (s *Server) readBody(r *http.Request) (body []byte, ref *sensor.PayloadRef,
 			s.truncated.Add(1)
 		}
 	}
-	body = buf.Bytes()
+	body = held.buf.Bytes()
 	if s.quar != nil {
 		q, err := s.quar.Put(name, body)
 		if err == nil {
 			q.Truncated = q.Truncated || cut
-			return body, &q, cut, done
+			return body, q, true, cut, held
 		}
 		s.logger.Warn("couldn't keep a request body in the quarantine; recording its hash only", "err", err)
 	}
 	sum := sha256.Sum256(body)
-	return body, &sensor.PayloadRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Name: name, Truncated: cut}, cut, done
+	return body, sensor.PayloadRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Name: name, Truncated: cut}, true, cut, held
+}
+
+// heldBody is a body buffer and the bytes reserved for it from the memory
+// budget; the zero heldBody holds nothing.
+type heldBody struct {
+	buf      *bytes.Buffer
+	reserved int64
+}
+
+// releaseBody gives back what readBody held.
+func (s *Server) releaseBody(h heldBody) {
+	if h.buf == nil {
+		return
+	}
+	s.env.Budget.Release(h.reserved)
+	if h.buf.Cap() <= int(s.cfg.MaxBody)+bytes.MinRead {
+		bodyPool.Put(h.buf)
+	}
 }
 
 // Form field names that hold a user name or a password, in the order
@@ -413,10 +443,11 @@ var (
 
 // credentials returns what the request presents: HTTP Basic, or a login
 // form (URL-encoded or JSON) with a password field.
-func credentials(r *http.Request, body []byte) *sensor.Credentials {
+func credentials(r *http.Request, f *form) *sensor.Credentials {
 	if u, p, ok := r.BasicAuth(); ok {
 		return &sensor.Credentials{Method: "basic", Username: clip(u, maxValue), Password: clip(p, maxValue)}
 	}
+	body := f.body
 	if len(body) == 0 || r.Method != http.MethodPost {
 		return nil
 	}
@@ -434,7 +465,7 @@ func credentials(r *http.Request, body []byte) *sensor.Credentials {
 			}
 		}
 	case ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
-		q, err := url.ParseQuery(string(body))
+		q, err := f.parse()
 		if err != nil && len(q) == 0 {
 			return nil
 		}
