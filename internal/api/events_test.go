@@ -61,7 +61,11 @@ func startTestPipeline(t *testing.T, s *Server) *intake.Pipeline {
 	return p
 }
 
-func eventLine(id, src, kind string) string { return eventLineAt(id, src, kind, time.Now()) }
+// eventLine is an event observed at eventTime: the same ID on two lines
+// is the same event (a copy), as a sensor re-sending it would send it.
+func eventLine(id, src, kind string) string { return eventLineAt(id, src, kind, eventTime) }
+
+var eventTime = time.Now()
 
 func eventLineAt(id, src, kind string, t time.Time) string {
 	return fmt.Sprintf(`{"id":%q,"time":%q,"sensor":"edge-1/ssh","protocol":"ssh","kind":%q,"src":{"ip":%q,"port":40000},"dst":{"ip":"10.0.0.5","port":22},"session":"s-1"}`,

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vallum/vallum/internal/sensor"
 )
 
 // BenchmarkEVEIntake measures Suricata EVE lines from a file into the
@@ -48,4 +50,38 @@ func BenchmarkEVEIntake(b *testing.B) {
 	cancel()
 	<-done
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "lines/s")
+}
+
+// BenchmarkIndex measures the SQLite index alone: b.N events handed to
+// the projector as hints (as after their append), in transactions of
+// projectBatch.
+func BenchmarkIndex(b *testing.B) {
+	e := newEnv(b)
+	p, err := Open(context.Background(), Config{Log: e.log, DB: e.db, SpoolDir: filepath.Join(e.dir, "spool"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := make([]sensor.Event, projectBatch)
+	for i := range events {
+		x, err := ParseEVE([]byte(eveLine(i)), nil, "ids")
+		if err != nil {
+			b.Fatal(err)
+		}
+		x.ID = EVEID("bench:", []byte(eveLine(i)))
+		events[i] = x
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += projectBatch {
+		n := min(projectBatch, b.N-done)
+		hints := make(map[int64]sensor.Event, n)
+		for i := range n {
+			x := events[i]
+			x.ID = fmt.Sprintf("%s-%d", x.ID, done)
+			hints[int64(done+i)] = x
+		}
+		if _, err := p.indexEntries(context.Background(), int64(done), int64(done+n), hints); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -3,6 +3,7 @@ package intake
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -80,7 +81,8 @@ func Normalize(e sensor.Event, now time.Time) (sensor.Event, error) {
 	if Rank(e.Severity) < 0 {
 		return bad("severity %q is not one of %s", e.Severity, strings.Join(Severities, ", "))
 	}
-	if e.Time.IsZero() {
+	arrival := e.Time.IsZero()
+	if arrival {
 		e.Time = now
 	}
 	if e.Time.Year() < 1970 || e.Time.Year() > 9999 {
@@ -128,12 +130,32 @@ func Normalize(e sensor.Event, now time.Time) (sensor.Event, error) {
 	e.Fingerprints, c1 = clipMap(e.Fingerprints)
 	e.Details, c2 = clipMap(e.Details)
 	if cut || c1 || c2 {
-		if e.Details == nil {
-			e.Details = map[string]string{}
-		}
-		e.Details["truncated"] = "true"
+		setDetail(&e, "truncated", "true")
+	}
+	if arrival {
+		setDetail(&e, TimeSourceKey, TimeArrival)
 	}
 	return e, nil
+}
+
+// An event sent without a time gets the time it arrived, and says so in
+// Details[TimeSourceKey] = TimeArrival: the evidence shows which times a
+// sensor observed and which the server assigned.
+const (
+	TimeSourceKey = "time_source"
+	TimeArrival   = "arrival"
+)
+
+// arrivalTimed reports whether e's time was assigned on arrival.
+func arrivalTimed(e sensor.Event) bool { return e.Details[TimeSourceKey] == TimeArrival }
+
+// setDetail sets a detail on a copy of e's Details: the map may be the
+// sender's.
+func setDetail(e *sensor.Event, k, v string) {
+	d := make(map[string]string, len(e.Details)+1)
+	maps.Copy(d, e.Details)
+	d[k] = v
+	e.Details = d
 }
 
 // checkToken checks an identifying field: 1 to max bytes of printable

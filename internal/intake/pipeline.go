@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -680,14 +681,17 @@ func (p *Pipeline) accept(c claim, idx int64) {
 	}
 }
 
-// eventKey identifies an event for idempotency: its ID and its time. A
-// copy of an event carries both; an event that reuses an ID at another
-// time is another event, and is logged.
+// eventKey identifies an event for idempotency: its ID and its time (to
+// the microsecond, as the index keeps it). A copy of an event carries
+// both; an event that reuses an ID at another time is another event, and
+// is logged. An event sent without a time is identified by its ID among
+// the events sent without one.
 func eventKey(e sensor.Event) string {
-	return keyOf(e.ID, e.Time.UTC().Format(evidence.TimeFormat))
+	if arrivalTimed(e) {
+		return e.ID + "\x00arrival"
+	}
+	return e.ID + "\x00" + strconv.FormatInt(e.Time.UnixMicro(), 10)
 }
-
-func keyOf(id, time string) string { return id + "\x00" + time }
 
 // honeytokenEvent is the "honeytoken" event raised when e used or carried
 // a honeytoken. Its ID derives from e's, so a re-delivered e raises it

@@ -498,3 +498,45 @@ func TestIndexMigrationKeepsEvents(t *testing.T) {
 		t.Errorf("%s logged %d times, want once", old.ID, n)
 	}
 }
+
+// TestEventsWithoutTime: an event sent without a time gets its arrival
+// time, marked as such in the log, and a copy sent without a time later
+// (after indexing) is a duplicate, as is one in the same batch.
+func TestEventsWithoutTime(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, nil)
+	ctx := context.Background()
+	x := ev("untimed-1", "198.51.100.77", sensor.KindConnect)
+	x.Time = time.Time{}
+	res := p.Ingest(ctx, []sensor.Event{x, x})
+	if res[0].Status != Accepted || res[1].Status != Duplicate {
+		t.Fatalf("two copies in one batch: %+v", res)
+	}
+	ent, err := e.log.Entry(*res[0].Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got sensor.Event
+	if err := json.Unmarshal(ent.Payload, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Details[TimeSourceKey] != TimeArrival || got.Time.IsZero() {
+		t.Errorf("logged %+v; want an arrival time, marked %s=%s", got, TimeSourceKey, TimeArrival)
+	}
+	if x.Details != nil {
+		t.Errorf("the sender's event was changed: %+v", x.Details)
+	}
+	waitFor(t, "indexing", func() bool { n, _ := p.loadHead(ctx); return n == e.log.Size() })
+	time.Sleep(2 * time.Millisecond) // a later arrival time
+	if r := p.Ingest(ctx, []sensor.Event{x}); r[0].Status != Duplicate {
+		t.Errorf("a copy sent later without a time: got %s, want duplicate", r[0].Status)
+	}
+	timed := x
+	timed.Time = time.Now()
+	if r := p.Ingest(ctx, []sensor.Event{timed}); r[0].Status != Accepted {
+		t.Errorf("the ID with a time of its own: got %s (%s), want accepted", r[0].Status, r[0].Error)
+	}
+	if n := logged(t, e.log)[x.ID]; n != 2 {
+		t.Errorf("%s logged %d times, want 2 (once without a time, once with)", x.ID, n)
+	}
+}

@@ -52,29 +52,38 @@ CREATE TABLE intake_incidents (
 	last_malicious_at TEXT NOT NULL,
 	linked            INTEGER NOT NULL
 );`,
-	// 2: no index on the random event ID alone: every insert into it
-	// dirtied a random page, which capped indexing far below the log's
-	// rate. An event is a duplicate when its time and ID both match
-	// (knownIDs), which the time-ordered (time, id) index answers. Only
-	// the columns that listings filter on are kept; the event itself is
+	// 2: an index made for the projector's rate. There is no index on
+	// the random event ID any more: every insert into it dirtied a random
+	// page. An event is a duplicate when its ID and time both match
+	// (knownIDs), found through the time index, whose keys grow with time;
+	// an event sent without a time (its time assigned on arrival) when its
+	// ID matches such an event, through a partial index of those only.
+	// Events indexed before this version are marked arrival-timed, so
+	// their IDs alone still make copies duplicates.
+	// Times are Unix microseconds (8-byte keys, not 30-byte strings), and
+	// only the columns listings filter on are kept: the event itself is
 	// always read from the log.
 	2: `
 CREATE TABLE intake_events_v2 (
 	idx     INTEGER PRIMARY KEY,
 	id      TEXT NOT NULL,
-	time    TEXT NOT NULL,
+	t       INTEGER NOT NULL,
 	sensor  TEXT NOT NULL,
 	kind    TEXT NOT NULL,
 	src_ip  TEXT NOT NULL,
-	session TEXT NOT NULL
+	session TEXT NOT NULL,
+	arrival INTEGER NOT NULL
 );
-INSERT INTO intake_events_v2 SELECT idx, id, time, sensor, kind, src_ip, session FROM intake_events;
+INSERT INTO intake_events_v2
+	SELECT idx, id, unixepoch(substr(time, 1, 19)) * 1000000 + CAST(substr(time, 21, 6) AS INTEGER), sensor, kind, src_ip, session, 1
+	FROM intake_events;
 DROP TABLE intake_events;
 ALTER TABLE intake_events_v2 RENAME TO intake_events;
-CREATE INDEX intake_events_time_id ON intake_events(time, id);
-CREATE INDEX intake_events_src ON intake_events(src_ip, time);
-CREATE INDEX intake_events_sensor ON intake_events(sensor, time);
-CREATE INDEX intake_events_session ON intake_events(session) WHERE session != '';`,
+CREATE INDEX intake_events_t ON intake_events(t);
+CREATE INDEX intake_events_src ON intake_events(src_ip, t);
+CREATE INDEX intake_events_sensor ON intake_events(sensor, t);
+CREATE INDEX intake_events_session ON intake_events(session) WHERE session != '';
+CREATE INDEX intake_events_arrival ON intake_events(id) WHERE arrival = 1;`,
 }
 
 func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {
@@ -203,9 +212,8 @@ func (p *Pipeline) indexEntries(ctx context.Context, from, to int64, hints map[i
 				e = sensor.Event{ID: fmt.Sprintf("entry-%d", i), Time: t, Kind: "erased"}
 			}
 		}
-		t := e.Time.UTC().Format(evidence.TimeFormat)
-		args = append(args, i, e.ID, t, e.Sensor, e.Kind, e.Src.IP, e.Session)
-		keys = append(keys, keyOf(e.ID, t))
+		args = append(args, i, e.ID, e.Time.UnixMicro(), e.Sensor, e.Kind, e.Src.IP, e.Session, arrivalTimed(e))
+		keys = append(keys, eventKey(e))
 		if len(args) == insertRows*eventColumns {
 			if err := flush(); err != nil {
 				return nil, fmt.Errorf("entries before %d: %w", i+1, err)
@@ -225,13 +233,13 @@ func (p *Pipeline) indexEntries(ctx context.Context, from, to int64, hints map[i
 // insertRows bounds the rows of one INSERT statement (one statement per
 // row costs more than the B-tree work it does).
 const (
-	eventColumns = 7
+	eventColumns = 8
 	insertRows   = 128
 )
 
 const (
-	insertPrefix = `INSERT OR IGNORE INTO intake_events(idx, id, time, sensor, kind, src_ip, session) VALUES `
-	insertRow    = `(?,?,?,?,?,?,?)`
+	insertPrefix = `INSERT OR IGNORE INTO intake_events(idx, id, t, sensor, kind, src_ip, session, arrival) VALUES `
+	insertRow    = `(?,?,?,?,?,?,?,?)`
 )
 
 var insertFull = insertPrefix + strings.Repeat(insertRow+",", insertRows-1) + insertRow
@@ -259,10 +267,8 @@ func (p *Pipeline) loadSeen(ctx context.Context) (*bloom, error) {
 }
 
 // knownIDs returns which events of the batch (by eventKey) are already
-// indexed, with the same ID and time: a copy of an event carries the time of the first
-// (sensors set it when they observe the event; an event sent without a
-// time gets its arrival time, so only a copy that carries a time can be
-// recognised once the first is indexed).
+// indexed: with the same ID and time, or, for an event sent without a
+// time, with the same ID and no time either.
 func (p *Pipeline) knownIDs(ctx context.Context, batch []item) (map[string]bool, error) {
 	known := make(map[string]bool)
 	if len(batch) == 0 {
@@ -273,14 +279,24 @@ func (p *Pipeline) knownIDs(ctx context.Context, batch []item) (map[string]bool,
 		return nil, err
 	}
 	defer conn.Close()
-	st, err := conn.PrepareContext(ctx, `SELECT 1 FROM intake_events WHERE time = ? AND id = ?`)
+	timed, err := conn.PrepareContext(ctx, `SELECT 1 FROM intake_events WHERE t = ? AND id = ?`)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer timed.Close()
+	arrival, err := conn.PrepareContext(ctx, `SELECT 1 FROM intake_events WHERE id = ? AND arrival = 1`)
+	if err != nil {
+		return nil, err
+	}
+	defer arrival.Close()
 	for _, it := range batch {
 		var one int
-		err := st.QueryRowContext(ctx, it.e.Time.UTC().Format(evidence.TimeFormat), it.e.ID).Scan(&one)
+		var err error
+		if arrivalTimed(it.e) {
+			err = arrival.QueryRowContext(ctx, it.e.ID).Scan(&one)
+		} else {
+			err = timed.QueryRowContext(ctx, it.e.Time.UnixMicro(), it.e.ID).Scan(&one)
+		}
 		switch {
 		case err == nil:
 			known[eventKey(it.e)] = true
@@ -331,10 +347,10 @@ func (p *Pipeline) List(ctx context.Context, q Query) ([]Listed, int64, error) {
 		args = append(args, v)
 	}
 	if !q.Since.IsZero() {
-		add("time >= ?", q.Since.UTC().Format(evidence.TimeFormat))
+		add("t >= ?", q.Since.UnixMicro())
 	}
 	if !q.Until.IsZero() {
-		add("time < ?", q.Until.UTC().Format(evidence.TimeFormat))
+		add("t < ?", q.Until.UnixMicro())
 	}
 	for _, f := range []struct{ col, v string }{{"src_ip", q.Source}, {"sensor", q.Sensor}, {"session", q.Session}, {"kind", q.Kind}} {
 		if f.v != "" {
@@ -342,19 +358,19 @@ func (p *Pipeline) List(ctx context.Context, q Query) ([]Listed, int64, error) {
 		}
 	}
 	args = append(args, q.Limit+1)
-	rows, err := p.db.SQL().QueryContext(ctx, `SELECT idx, time FROM intake_events WHERE `+strings.Join(where, " AND ")+` ORDER BY idx LIMIT ?`, args...)
+	rows, err := p.db.SQL().QueryContext(ctx, `SELECT idx, t FROM intake_events WHERE `+strings.Join(where, " AND ")+` ORDER BY idx LIMIT ?`, args...)
 	if err != nil {
 		return nil, 0, err
 	}
 	var out []Listed
 	for rows.Next() {
 		var l Listed
-		var t string
+		var t int64
 		if err := rows.Scan(&l.Index, &t); err != nil {
 			rows.Close()
 			return nil, 0, err
 		}
-		l.Time, _ = time.Parse(time.RFC3339Nano, t)
+		l.Time = time.UnixMicro(t).UTC()
 		out = append(out, l)
 	}
 	rows.Close()
@@ -412,36 +428,41 @@ type SourceCount struct {
 // most top) and per kind.
 func (p *Pipeline) EventStats(ctx context.Context, since time.Time, top int) (EventStats, error) {
 	s := EventStats{Since: since.UTC(), PerHour: []HourCount{}, TopSources: []SourceCount{}, ByKind: map[string]int64{}}
-	from := since.UTC().Format(evidence.TimeFormat)
+	from := since.UnixMicro()
+	const hour = int64(time.Hour / time.Microsecond)
 	db := p.db.SQL()
-	rows, err := db.QueryContext(ctx, `SELECT substr(time, 1, 13) AS hour, count(*) FROM intake_events WHERE time >= ? GROUP BY hour ORDER BY hour`, from)
+	rows, err := db.QueryContext(ctx, `SELECT t / ? AS hour, count(*) FROM intake_events WHERE t >= ? GROUP BY hour ORDER BY hour`, hour, from)
 	if err != nil {
 		return s, err
 	}
 	for rows.Next() {
 		var h HourCount
-		if err := rows.Scan(&h.Hour, &h.Count); err != nil {
+		var n int64
+		if err := rows.Scan(&n, &h.Count); err != nil {
 			rows.Close()
 			return s, err
 		}
+		h.Hour = time.UnixMicro(n * hour).UTC().Format("2006-01-02T15")
 		s.Total += h.Count
 		s.PerHour = append(s.PerHour, h)
 	}
 	rows.Close()
-	rows, err = db.QueryContext(ctx, `SELECT src_ip, count(*) AS n, max(time) FROM intake_events WHERE time >= ? AND src_ip != '' GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?`, from, top)
+	rows, err = db.QueryContext(ctx, `SELECT src_ip, count(*) AS n, max(t) FROM intake_events WHERE t >= ? AND src_ip != '' GROUP BY src_ip ORDER BY n DESC, src_ip LIMIT ?`, from, top)
 	if err != nil {
 		return s, err
 	}
 	for rows.Next() {
 		var c SourceCount
-		if err := rows.Scan(&c.Source, &c.Count, &c.Last); err != nil {
+		var last int64
+		if err := rows.Scan(&c.Source, &c.Count, &last); err != nil {
 			rows.Close()
 			return s, err
 		}
+		c.Last = time.UnixMicro(last).UTC().Format(evidence.TimeFormat)
 		s.TopSources = append(s.TopSources, c)
 	}
 	rows.Close()
-	rows, err = db.QueryContext(ctx, `SELECT kind, count(*) FROM intake_events WHERE time >= ? GROUP BY kind`, from)
+	rows, err = db.QueryContext(ctx, `SELECT kind, count(*) FROM intake_events WHERE t >= ? GROUP BY kind`, from)
 	if err != nil {
 		return s, err
 	}
