@@ -34,14 +34,25 @@ func benchConfig() Config {
 	}
 }
 
+// benchClientConfig is a Go x/crypto/ssh client with its default
+// algorithm preferences: against the default persona it negotiates what
+// OpenSSH, libssh (hydra) and paramiko clients do, curve25519-sha256
+// with an Ed25519 host key (mlkem768x25519-sha256, the Go client's first
+// choice, is not offered by OpenSSH 8.9/9.2). VALLUM_SSHPOT_CLIENT_KEX
+// (a comma-separated list) overrides the client's key exchanges, to
+// measure another one a real client may negotiate (ecdh-sha2-nistp256).
 func benchClientConfig() *ssh.ClientConfig {
-	return &ssh.ClientConfig{
+	cfg := &ssh.ClientConfig{
 		User:              "root",
 		Auth:              []ssh.AuthMethod{ssh.Password("123456")},
 		HostKeyCallback:   ssh.InsecureIgnoreHostKey(),
 		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
 		Timeout:           30 * time.Second,
 	}
+	if k := os.Getenv("VALLUM_SSHPOT_CLIENT_KEX"); k != "" {
+		cfg.KeyExchanges = strings.Split(k, ",")
+	}
+	return cfg
 }
 
 // handshake dials, completes the SSH handshake with one password

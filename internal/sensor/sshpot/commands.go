@@ -344,7 +344,8 @@ func cmdCd(c *call) int {
 		return 1
 	}
 	sh.oldpwd, sh.cwd = sh.cwd, p
-	sh.vars["PWD"], sh.vars["OLDPWD"] = sh.cwd, sh.oldpwd
+	vars := sh.env()
+	vars["PWD"], vars["OLDPWD"] = sh.cwd, sh.oldpwd
 	return 0
 }
 
@@ -896,13 +897,14 @@ func cmdHistory(c *call) int {
 func cmdExport(c *call) int {
 	args := c.args[1:]
 	if len(args) == 0 || args[0] == "-p" {
-		names := make([]string, 0, len(c.sh.vars))
-		for k := range c.sh.vars {
+		vars := c.sh.env()
+		names := make([]string, 0, len(vars))
+		for k := range vars {
 			names = append(names, k)
 		}
 		slices.Sort(names)
 		for _, k := range names {
-			c.out.WriteString("declare -x " + k + "=\"" + c.sh.vars[k] + "\"\n")
+			c.out.WriteString("declare -x " + k + "=\"" + vars[k] + "\"\n")
 		}
 		return 0
 	}
@@ -919,7 +921,7 @@ func cmdExport(c *call) int {
 
 func cmdUnset(c *call) int {
 	for _, a := range c.args[1:] {
-		delete(c.sh.vars, a)
+		delete(c.sh.env(), a)
 	}
 	return 0
 }
@@ -929,20 +931,21 @@ func cmdEnv(c *call) int {
 		return cmdWrapped(c)
 	}
 	if c.args[0] == "printenv" && len(c.args) > 1 {
-		v, ok := c.sh.vars[c.args[1]]
+		v, ok := c.sh.lookupVar(c.args[1])
 		if !ok {
 			return 1
 		}
 		c.out.WriteString(v + "\n")
 		return 0
 	}
-	names := make([]string, 0, len(c.sh.vars))
-	for k := range c.sh.vars {
+	vars := c.sh.env()
+	names := make([]string, 0, len(vars))
+	for k := range vars {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		c.out.WriteString(k + "=" + c.sh.vars[k] + "\n")
+		c.out.WriteString(k + "=" + vars[k] + "\n")
 	}
 	return 0
 }

@@ -301,7 +301,7 @@ func (s *session) newShell() *shell {
 	}
 	sh := newShell(s.c.s.host, s.c.user, s.c.src, tty, s.term)
 	for k, v := range s.env {
-		sh.vars[k] = v
+		sh.env()[k] = v
 	}
 	sh.download = func(tool, url string) {
 		ev := s.c.event(sensor.KindRequest)

@@ -71,16 +71,6 @@ func newShell(h *host, user string, src sensor.Endpoint, tty, term string) *shel
 		tty:       tty,
 		term:      term,
 		errPrefix: "-bash",
-		vars: map[string]string{
-			"HOME": u.home, "USER": u.name, "LOGNAME": u.name, "SHELL": "/bin/bash",
-			"PATH":  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games:/snap/bin",
-			"LANG":  "C.UTF-8",
-			"PWD":   u.home,
-			"SHLVL": "1",
-		},
-	}
-	if term != "" {
-		sh.vars["TERM"] = term
 	}
 	if sh.fs.get(u.home) == nil {
 		sh.cwd = "/"
@@ -359,17 +349,67 @@ func (sh *shell) getVar(name string) string {
 	case "BASH_VERSION":
 		return "5.1.16(1)-release"
 	}
-	return sh.vars[name]
+	v, _ := sh.lookupVar(name)
+	return v
+}
+
+// defaultPath is the PATH of a login shell.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games:/snap/bin"
+
+// env returns the shell's variables, made from the login defaults on
+// first use: a session that never changes or lists its variables (most
+// held sessions) keeps no map.
+func (sh *shell) env() map[string]string {
+	if sh.vars == nil {
+		sh.vars = map[string]string{
+			"HOME": sh.user.home, "USER": sh.user.name, "LOGNAME": sh.user.name, "SHELL": "/bin/bash",
+			"PATH":  defaultPath,
+			"LANG":  "C.UTF-8",
+			"PWD":   sh.user.home,
+			"SHLVL": "1",
+		}
+		if sh.term != "" {
+			sh.vars["TERM"] = sh.term
+		}
+	}
+	return sh.vars
+}
+
+// lookupVar returns a variable's value and whether it is set, without
+// making the map.
+func (sh *shell) lookupVar(name string) (string, bool) {
+	if sh.vars != nil {
+		v, ok := sh.vars[name]
+		return v, ok
+	}
+	switch name {
+	case "HOME", "PWD":
+		return sh.user.home, true
+	case "USER", "LOGNAME":
+		return sh.user.name, true
+	case "SHELL":
+		return "/bin/bash", true
+	case "PATH":
+		return defaultPath, true
+	case "LANG":
+		return "C.UTF-8", true
+	case "SHLVL":
+		return "1", true
+	case "TERM":
+		return sh.term, sh.term != ""
+	}
+	return "", false
 }
 
 func (sh *shell) setVar(name, value string) {
 	if len(value) > maxVarLen {
 		value = value[:maxVarLen]
 	}
-	if _, ok := sh.vars[name]; !ok && len(sh.vars) >= maxVars {
+	vars := sh.env()
+	if _, ok := vars[name]; !ok && len(vars) >= maxVars {
 		return
 	}
-	sh.vars[name] = value
+	vars[name] = value
 	if name == "PWD" {
 		sh.cwd = path.Clean("/" + value)
 	}

@@ -3,6 +3,8 @@ package sshpot
 import (
 	"strings"
 	"testing"
+
+	"github.com/vallum/vallum/internal/sensor"
 )
 
 func TestShellCommands(t *testing.T) {
@@ -92,5 +94,43 @@ func TestLineEditor(t *testing.T) {
 	}
 	if want := "ls -l\b \b\b \ba" + "x^C" + "é\b \b" + "ok"; echo.String() != want {
 		t.Errorf("echo %q, want %q", echo.String(), want)
+	}
+}
+
+// TestShellVarsLazy checks that the login variables, kept as defaults
+// until the shell changes or lists them, read, list, export and unset as
+// the map they used to be made into at login does (the expectations pass
+// against that earlier shell too), and that reading them makes no map.
+func TestShellVarsLazy(t *testing.T) {
+	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games:/snap/bin"
+	env := func(term string) string {
+		s := "HOME=/root\nLANG=C.UTF-8\nLOGNAME=root\nPATH=" + path + "\nPWD=/root\nSHELL=/bin/bash\nSHLVL=1\n"
+		if term != "" {
+			s += "TERM=" + term + "\n"
+		}
+		return s + "USER=root\n"
+	}
+	for _, term := range []string{"", "xterm-256color"} {
+		fresh := func() *shell {
+			h := testShell(t, "root").host
+			return newShell(h, "root", sensor.Endpoint{IP: "203.0.113.9", Port: 4444}, "pts/0", term)
+		}
+		sh := fresh()
+		if got, want := sh.run("echo $HOME:$USER:$LOGNAME:$SHELL:$LANG:$SHLVL:$TERM:$PWD; printenv SHLVL; printenv TERM"),
+			"/root:root:root:/bin/bash:C.UTF-8:1:"+term+":/root\n1\n"+map[bool]string{true: term + "\n"}[term != ""]; got != want {
+			t.Errorf("term %q: got %q, want %q", term, got, want)
+		}
+		if sh.vars != nil {
+			t.Errorf("term %q: reading variables made the map", term)
+		}
+		if got, want := fresh().run("env"), env(term); got != want {
+			t.Errorf("term %q: env: got %q, want %q", term, got, want)
+		}
+		if got, want := fresh().run("unset PATH LANG; echo x${PATH}x; printenv LANG; echo $?; env | wc -l"), "xx\n1\n"+map[bool]string{false: "6\n", true: "7\n"}[term != ""]; got != want {
+			t.Errorf("term %q: unset: got %q, want %q", term, got, want)
+		}
+		if got, want := fresh().run("export -p | head -n 1; cd /tmp; printenv OLDPWD; printenv PWD"), "declare -x HOME=\"/root\"\n/root\n/tmp\n"; got != want {
+			t.Errorf("term %q: export/cd: got %q, want %q", term, got, want)
+		}
 	}
 }
