@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"io"
 	"net"
@@ -536,11 +537,23 @@ func TestMemoryBudget(t *testing.T) {
 }
 
 // TestEventCapFlood pipelines many requests on one connection past
-// max_events and checks what reaches the sink.
+// max_events and checks what reaches the sink, over plain HTTP and HTTPS.
 func TestEventCapFlood(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[secure], func(t *testing.T) { testEventCapFlood(t, secure) })
+	}
+}
+
+func testEventCapFlood(t *testing.T, secure bool) {
 	const maxEvents, flood = 10, 60
-	p := startPot(t, Config{Limits: sensor.Limits{MaxEvents: maxEvents}})
-	c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	p := startPot(t, Config{Limits: sensor.Limits{MaxEvents: maxEvents}, TLSListen: []string{"127.0.0.1:0"}})
+	var c net.Conn
+	var err error
+	if secure {
+		c, err = tls.Dial("tcp", strings.TrimPrefix(p.surl, "https://"), &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

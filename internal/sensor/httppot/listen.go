@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,9 @@ type limitedConn struct {
 	timer   *time.Timer
 	left    int64 // bytes the client may still send; read by one goroutine at a time
 	once    sync.Once
+	// info is what the connection's requests share, set by ConnContext
+	// and taken by ConnState when the connection ends.
+	info atomic.Pointer[connInfo]
 }
 
 var errSessionBytes = errors.New("http honeypot: session byte limit reached")

@@ -45,9 +45,6 @@ type Server struct {
 	serverHeader        []string
 	notFound, forbidden apachePage
 	logger              *slog.Logger
-	// conns maps each open connection (net.Conn) to its *connInfo, from
-	// ConnContext to ConnState's StateClosed, for the summary event.
-	conns sync.Map
 
 	requests  atomic.Int64
 	refused   atomic.Int64
@@ -205,8 +202,20 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	ci := &connInfo{session: sensor.NewID("http-"), src: sensor.EndpointOf(c.RemoteAddr()), dst: sensor.EndpointOf(c.LocalAddr())}
 	_, ci.tls = c.(*tls.Conn)
 	ci.events = sensor.NewEventCap(s.cfg.Limits.MaxEvents)
-	s.conns.Store(c, ci)
+	if lc := limitedOf(c); lc != nil {
+		lc.info.Store(ci)
+	}
 	return context.WithValue(ctx, connKey{}, ci)
+}
+
+// limitedOf returns the limitedConn under c (every connection Serve
+// accepts has one); nil for any other.
+func limitedOf(c net.Conn) *limitedConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, _ := c.(*limitedConn)
+	return lc
 }
 
 // connState emits, when a connection whose event cap was spent ends, a
@@ -215,11 +224,14 @@ func (s *Server) connState(c net.Conn, state http.ConnState) {
 	if state != http.StateClosed && state != http.StateHijacked {
 		return
 	}
-	v, ok := s.conns.LoadAndDelete(c)
-	if !ok {
+	lc := limitedOf(c)
+	if lc == nil {
 		return
 	}
-	ci := v.(*connInfo)
+	ci := lc.info.Swap(nil) // once per connection
+	if ci == nil {
+		return
+	}
 	n := ci.events.Suppressed()
 	if n == 0 {
 		return

@@ -29,7 +29,9 @@ import (
 //
 // Optional: VALLUM_HTTPPOT_WRK_ROUNDS (default 1) alternates the two
 // servers that many times; VALLUM_HTTPPOT_WRK_ARGS replaces the wrk
-// arguments (default "-t2 -c64 -d10s"); VALLUM_HTTPPOT_WRK_CPUPROFILE=DIR
+// arguments (default "-t2 -c64 -d10s"); VALLUM_HTTPPOT_WRK_CLOSE=1 sends
+// "Connection: close" (one request per connection, as most scanners do,
+// which measures the per-connection costs); VALLUM_HTTPPOT_WRK_CPUPROFILE=DIR
 // writes each child's CPU profile to DIR/{bare,pot}-N.cpu. The test
 // prints the rates and never asserts a speed: on a shared machine they
 // depend on what else runs. It fails only if the honeypot child did not
@@ -178,7 +180,11 @@ func runWrk(t *testing.T, mode, cpuprofile string, args []string) wrkResult {
 	if addr == "" {
 		t.Fatalf("%s child printed no address", mode)
 	}
-	wrk := exec.Command("wrk", append(args, "-H", "User-Agent: Mozilla/5.0 (wrk)", "http://"+addr+wrkPath)...)
+	args = append(args[:len(args):len(args)], "-H", "User-Agent: Mozilla/5.0 (wrk)")
+	if os.Getenv("VALLUM_HTTPPOT_WRK_CLOSE") != "" {
+		args = append(args, "-H", "Connection: close")
+	}
+	wrk := exec.Command("wrk", append(args, "http://"+addr+wrkPath)...)
 	wout, err := wrk.CombinedOutput()
 	if err != nil {
 		t.Fatalf("wrk: %v\n%s", err, wout)
