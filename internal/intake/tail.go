@@ -186,7 +186,7 @@ func (t *Tail) read(ctx context.Context, chunks chan<- chunk) error {
 	}
 	warned := false
 	buf := make([]byte, 0, tailChunk)
-	var ids lineIDs
+	var origin string // of the lines of f; see lineIDs
 	for ctx.Err() == nil {
 		if f == nil {
 			nf, err := os.Open(t.Path)
@@ -208,7 +208,7 @@ func (t *Tail) read(ctx context.Context, chunks chan<- chunk) error {
 			if id == savedID && savedOff <= fi.Size() {
 				off = savedOff
 			}
-			ids = lineIDs{prefix: fmt.Sprintf("%s:%d:%d:", t.Path, id.dev, id.ino)}
+			origin = fmt.Sprintf("%s:%d:%d:", t.Path, id.dev, id.ino)
 			buf = buf[:0]
 			if _, err := f.Seek(off, io.SeekStart); err != nil {
 				return err
@@ -217,7 +217,7 @@ func (t *Tail) read(ctx context.Context, chunks chan<- chunk) error {
 		n, err := f.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if n > 0 {
-			events, used := t.parse(buf, &ids, off)
+			events, used := t.parse(buf, origin, off)
 			start := off
 			off += int64(used)
 			buf = buf[:copy(buf, buf[used:])]
@@ -278,9 +278,10 @@ const parallelParse = 256 << 10
 
 // parse parses the complete lines of buf (which starts at file offset
 // base) and returns their events, in order, and how many bytes they
-// took. A large chunk is cut at line ends into one part per CPU, parsed
-// side by side.
-func (t *Tail) parse(buf []byte, ids *lineIDs, base int64) ([]sensor.Event, int) {
+// took. The IDs are derived from origin (see lineIDs). A large chunk is
+// cut at line ends into one part per CPU, parsed side by side, each into
+// its own stretch of the events.
+func (t *Tail) parse(buf []byte, origin string, base int64) ([]sensor.Event, int) {
 	end := bytes.LastIndexByte(buf, '\n') + 1
 	if end == 0 {
 		return nil, 0
@@ -289,46 +290,55 @@ func (t *Tail) parse(buf []byte, ids *lineIDs, base int64) ([]sensor.Event, int)
 	if end >= parallelParse {
 		parts = runtime.GOMAXPROCS(0)
 	}
-	var bad int
-	if parts == 1 {
-		events := make([]sensor.Event, 0, bytes.Count(buf[:end], []byte{'\n'}))
-		events, bad = t.parseLines(events, buf[:end], ids, base)
-		t.warnBad(bad)
-		return events, end
-	}
 	type part struct {
-		events []sensor.Event
+		lines  []byte
+		off    int64
+		n      int            // lines
+		events []sensor.Event // a stretch of all, one slot per line
 		bad    int
 	}
-	results := make([]part, parts)
-	var wg sync.WaitGroup
-	start := 0
-	for i := range parts {
+	ps := make([]part, parts)
+	lines, start := 0, 0
+	for i := range ps {
 		stop := end
 		if i < parts-1 {
 			stop = max(start, end*(i+1)/parts)
 			stop += bytes.IndexByte(buf[stop:end], '\n') + 1
 		}
-		lines := buf[start:stop]
-		off := base + int64(start)
-		wg.Go(func() {
-			ids := &lineIDs{prefix: ids.prefix}
-			events := make([]sensor.Event, 0, bytes.Count(lines, []byte{'\n'}))
-			results[i].events, results[i].bad = t.parseLines(events, lines, ids, off)
-		})
+		p := &ps[i]
+		p.lines, p.off = buf[start:stop], base+int64(start)
+		p.n = bytes.Count(p.lines, []byte{'\n'})
+		lines += p.n
 		start = stop
 	}
+	all := make([]sensor.Event, lines)
+	var wg sync.WaitGroup
+	at := 0
+	for i := range ps {
+		p := &ps[i]
+		p.events = all[at : at : at+p.n]
+		at += p.n
+		parse := func() {
+			ids := lineIDs{prefix: origin}
+			p.events, p.bad = t.parseLines(p.events, p.lines, &ids, p.off)
+		}
+		if parts == 1 {
+			parse()
+		} else {
+			wg.Go(parse)
+		}
+	}
 	wg.Wait()
-	n := 0
-	for _, r := range results {
-		n, bad = n+len(r.events), bad+r.bad
+	n, bad := 0, 0
+	for _, p := range ps {
+		n += copy(all[n:], p.events)
+		bad += p.bad
 	}
-	events := make([]sensor.Event, 0, n)
-	for _, r := range results {
-		events = append(events, r.events...)
+	clear(all[n:])
+	if bad > 0 {
+		t.Logger.Warn("skipped EVE lines that are not EVE JSON", "path", t.Path, "lines", bad)
 	}
-	t.warnBad(bad)
-	return events, end
+	return all[:n], end
 }
 
 // parseLines appends to events those of lines (complete lines, which
@@ -355,12 +365,6 @@ func (t *Tail) parseLines(events []sensor.Event, lines []byte, ids *lineIDs, bas
 		events = append(events, e)
 	}
 	return events, bad
-}
-
-func (t *Tail) warnBad(lines int) {
-	if lines > 0 {
-		t.Logger.Warn("skipped EVE lines that are not EVE JSON", "path", t.Path, "lines", lines)
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -1,12 +1,15 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,10 +207,52 @@ func BenchmarkTailParse(b *testing.B) {
 		n++
 	}
 	tl := &Tail{Path: "/var/log/suricata/eve.json", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ids := lineIDs{prefix: "/var/log/suricata/eve.json:2049:1234567:"}
 	b.SetBytes(int64(len(buf)))
-	b.ReportMetric(float64(n), "lines/op")
 	for b.Loop() {
-		tl.parse(buf, &ids, 0)
+		tl.parse(buf, "/var/log/suricata/eve.json:2049:1234567:", 0)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
+}
+
+// TestTailParseParts parses one chunk with 1 to 3 parsers: the events
+// are those of ParseEVE and EVEID line by line, in order, whatever the
+// cut (blank, bad and skipped lines included).
+func TestTailParseParts(t *testing.T) {
+	corpus := readLines(t, "eve-corpus.ndjson")
+	var buf []byte
+	for len(buf) < parallelParse+parallelParse/2 {
+		for _, l := range corpus {
+			buf = append(append(buf, l...), '\n')
+			if len(buf)%7 == 0 {
+				buf = append(buf, "  \n"...)
+			}
+		}
+	}
+	buf = append(buf, `{"timestamp":"2026-11-28T10:15:02+0000","event_type":"alert"`...) // not complete
+	const origin, base = "eve.json:1:2:", 1000
+	var want []sensor.Event
+	for off, rest := 0, buf; ; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		line := bytes.TrimSpace(rest[:i])
+		if e, err := ParseEVE(line, nil, "ids"); err == nil {
+			e.ID = EVEID(origin+strconv.Itoa(base+off), line)
+			want = append(want, e)
+		}
+		off, rest = off+i+1, rest[i+1:]
+	}
+	tl := &Tail{Path: "eve.json", Sensor: "ids", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for procs := 1; procs <= 3; procs++ {
+		runtime.GOMAXPROCS(procs)
+		got, used := tl.parse(buf, origin, base)
+		if want := bytes.LastIndexByte(buf, '\n') + 1; used != want {
+			t.Errorf("%d parsers: used %d bytes, want %d", procs, used, want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%d parsers: got %d events, want %d, or not the same", procs, len(got), len(want))
+		}
 	}
 }
