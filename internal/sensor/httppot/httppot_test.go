@@ -571,3 +571,12 @@ func testEventCapFlood(t *testing.T, secure bool) {
 		t.Errorf("%d request events emitted, want %d", got, maxEvents)
 	}
 }
+
+// TestHasLowerPrefix checks the shortcut against what it replaces.
+func TestHasLowerPrefix(t *testing.T) {
+	for _, s := range []string{"/phpmyadmin", "/phpMyAdmin/index.php", "/PHPMYADMIN2", "/phpmyadmi", "", "/", "/pHpMyAdMiN", "/phpmyadm\u0130n/", "/\u212Aphpmyadmin", "/phpmyadmin\u212A", "/phpmyadmİn", "/xphpmyadmin"} {
+		if got, want := hasLowerPrefix(s, "/phpmyadmin"), strings.HasPrefix(strings.ToLower(s), "/phpmyadmin"); got != want {
+			t.Errorf("hasLowerPrefix(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

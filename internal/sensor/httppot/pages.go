@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // respond answers r with bait: login pages that always refuse, and the
@@ -36,7 +37,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body *form) {
 		pick(post, xmlrpcFault, xmlrpcGet).write(w)
 	case p == "/remote/login" || p == "/remote/logincheck" || p == "/vpn/index.html" || p == "/+CSCOE+/logon.html" || p == "/+webvpn+/index.html" || strings.HasPrefix(p, "/dana-na/") || p == "/sslvpn/login":
 		pick(post, vpnFailed, vpnLogin).write(w)
-	case strings.HasPrefix(strings.ToLower(p), "/phpmyadmin") || p == "/pma/" || p == "/myadmin/":
+	case hasLowerPrefix(p, "/phpmyadmin") || p == "/pma/" || p == "/myadmin/":
 		pick(post, pmaFailed, pmaLogin).write(w)
 	case p == "/owa" || p == "/owa/":
 		http.Redirect(w, r, "/owa/auth/logon.aspx?replaceCurrent=1&url="+url.QueryEscape("https://"+r.Host+"/owa/"), http.StatusFound)
@@ -190,6 +191,20 @@ func lengthValue(n int) []string {
 var jsonEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "<", `\u003c`, ">", `\u003e`, "&", `\u0026`)
 
 func jsonEscape(s string) string { return jsonEscaper.Replace(clip(s, 256)) }
+
+// hasLowerPrefix reports whether strings.ToLower(s) begins with prefix
+// (lower-case ASCII), without making the lower-case copy for ASCII s.
+func hasLowerPrefix(s, prefix string) bool {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return true
+	}
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf { // may lower-case to ASCII (U+212A KELVIN SIGN to k)
+			return strings.HasPrefix(strings.ToLower(s), prefix)
+		}
+	}
+	return false
+}
 
 func contentTypeOf(p string) string {
 	switch {
