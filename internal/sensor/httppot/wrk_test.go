@@ -29,7 +29,10 @@ import (
 //
 // Optional: VALLUM_HTTPPOT_WRK_ROUNDS (default 1) alternates the two
 // servers that many times; VALLUM_HTTPPOT_WRK_ARGS replaces the wrk
-// arguments (default "-t2 -c64 -d10s"); VALLUM_HTTPPOT_WRK_CLOSE=1 sends
+// arguments (default "-t2 -c64 -d10s"); VALLUM_HTTPPOT_WRK_LIMITS=1 also
+// runs a third child, the bare handler inside the honeypot's listener,
+// limits and timeouts (what they cost apart from recording);
+// VALLUM_HTTPPOT_WRK_CLOSE=1 sends
 // "Connection: close" (one request per connection, as most scanners do,
 // which measures the per-connection costs); VALLUM_HTTPPOT_WRK_CPUPROFILE=DIR
 // writes each child's CPU profile to DIR/{bare,pot}-N.cpu. The test
@@ -41,7 +44,8 @@ import (
 const wrkPath = "/wp-login.php"
 
 // TestWrkChild is the child: VALLUM_HTTPPOT_WRK_CHILD=bare serves the page
-// with plain net/http, =pot with the honeypot into a counting sink. It
+// with plain net/http, =pot with the honeypot into a counting sink,
+// =limits with the bare handler inside the honeypot's server. It
 // prints its address, serves until stdin closes, then prints what it
 // answered and the CPU time it used while serving.
 func TestWrkChild(t *testing.T) {
@@ -62,6 +66,17 @@ func TestWrkChild(t *testing.T) {
 		srv, n := bareServer()
 		go func() { srv.Serve(ln); close(done) }()
 		context.AfterFunc(ctx, func() { srv.Close() })
+		answered = n.Load
+	case "limits":
+		// The honeypot's listener, limits and timeouts around the bare
+		// handler: what they cost apart from recording.
+		s, err := New(Config{Limits: sensor.Limits{MaxConnsPerSource: 1024}}, sensor.Env{Sink: sink})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, n := bareServer()
+		s.srv.Handler = srv.Handler
+		go func() { s.ServeListeners(ctx, []net.Listener{ln}, nil); close(done) }()
 		answered = n.Load
 	case "pot":
 		// Every request an event: the per-connection event cap (1,000 by
@@ -124,21 +139,28 @@ func TestWrk(t *testing.T) {
 	}
 	profDir := os.Getenv("VALLUM_HTTPPOT_WRK_CPUPROFILE")
 	for i := range rounds {
-		var rate [2]float64
-		for j, mode := range []string{"bare", "pot"} {
+		modes := []string{"bare", "pot"}
+		if os.Getenv("VALLUM_HTTPPOT_WRK_LIMITS") != "" {
+			modes = append(modes, "limits")
+		}
+		var rate [3]float64
+		for j, mode := range modes {
 			prof := ""
 			if profDir != "" {
 				prof = fmt.Sprintf("%s/%s-%d.cpu", profDir, mode, i+1)
 			}
 			r := runWrk(t, mode, prof, args)
 			rate[j] = r.rate
-			t.Logf("round %d %-4s: %8.0f req/s (wrk %s), child answered %d, %d events, %.1f µs CPU per request",
+			t.Logf("round %d %-6s: %8.0f req/s (wrk %s), child answered %d, %d events, %.1f µs CPU per request",
 				i+1, mode, r.rate, strings.Join(args, " "), r.answered, r.events, r.cpuPerReq)
 			if mode == "pot" && r.events != r.answered {
 				t.Errorf("honeypot child: %d events for %d requests answered", r.events, r.answered)
 			}
 		}
 		t.Logf("round %d: honeypot/bare = %.3f", i+1, rate[1]/rate[0])
+		if rate[2] > 0 {
+			t.Logf("round %d: limits/bare = %.3f", i+1, rate[2]/rate[0])
+		}
 	}
 }
 
