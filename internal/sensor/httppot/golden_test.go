@@ -75,6 +75,7 @@ func TestGoldenAnswers(t *testing.T) {
 	out.WriteString("### server_header: -\n")
 	p = startPot(t, Config{ServerHeader: "-"})
 	goldenRun(t, p, goldenRequests[len(goldenRequests)-5:len(goldenRequests)-3], &out)
+	checkSharedValues(t)
 	golden := filepath.Join("testdata", "answers.golden")
 	if *update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
@@ -147,4 +148,23 @@ func dropDate(answer []byte) []byte {
 		}
 	}
 	return out
+}
+
+// checkSharedValues fails if serving changed a header value that all
+// answers share (net/http must only read them).
+func checkSharedValues(t *testing.T) {
+	t.Helper()
+	for n := range lengths {
+		if lengths[n][0] != strconv.Itoa(n) {
+			t.Fatalf("shared Content-Length value for %d is now %q", n, lengths[n][0])
+		}
+	}
+	for _, f := range []*fixed{adminLogin, adminFailed, wpLoginPage, tomcat401, xmlrpcGet, envBait, robots} {
+		if len(f.length) != 1 || f.length[0] != strconv.Itoa(len(f.body)) || len(f.contentType) != 1 {
+			t.Fatalf("shared header values of a fixed answer changed: %q %q", f.length, f.contentType)
+		}
+	}
+	if htmlTypeValue[0] != htmlType || jsonTypeValue[0] != "application/json" || owaVersion[0] != "15.1.2507.6" || tomcatRealm[0] != `Basic realm="Tomcat Manager Application"` {
+		t.Fatal("a shared header value changed")
+	}
 }
