@@ -92,9 +92,9 @@ func (t *Tail) saveState(id fileID, off int64) error {
 
 // Run follows the file until ctx ends. A missing file is waited for.
 //
-// Two goroutines share the work: Run's own reads and parses the file,
-// and a committer hands each parsed chunk to Out and saves the offset
-// past it once all its events are final. The reader parses the next
+// Two goroutines share the work. Run's own, the reader, reads and
+// parses the file; the committer hands each parsed chunk to Out and
+// saves the offset past it once all its events are final. The reader parses the next
 // chunk while the committer waits on the log, and blocks until the
 // committer takes it: at most two chunks are parsed and not yet final.
 // Chunks are committed in the order they were read.
