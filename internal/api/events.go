@@ -153,11 +153,18 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 // real one. A caller with the sensor role (and not admin) names only
 // itself: a Sensor that does not start with p's name and "/" gets that
 // prefix ("edge-2/http" from edge-1 is logged as "edge-1/edge-2/http"),
-// so every event it ships is tied to its user and none is lost.
+// so every event it ships is tied to its user and none is lost. Its
+// event IDs are namespaced the same way ("edge-1:ev-…"): a sensor cannot
+// make another sensor's event a "duplicate" by sending its ID first.
 func bindEvent(p Principal, e *sensor.Event) {
 	e.Honeytoken = ""
-	if p.Has(RoleSensor) && !p.Has(RoleAdmin) && !strings.HasPrefix(e.Sensor, p.Name+"/") {
-		e.Sensor = p.Name + "/" + e.Sensor
+	if p.Has(RoleSensor) && !p.Has(RoleAdmin) {
+		if !strings.HasPrefix(e.Sensor, p.Name+"/") {
+			e.Sensor = p.Name + "/" + e.Sensor
+		}
+		if e.ID != "" && !strings.HasPrefix(e.ID, p.Name+":") {
+			e.ID = p.Name + ":" + e.ID
+		}
 	}
 }
 

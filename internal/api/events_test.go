@@ -254,12 +254,23 @@ func TestSensorRole(t *testing.T) {
 	if resp.Accepted != 1 {
 		t.Fatalf("analyst post: %+v", resp)
 	}
+	// Another sensor sending edge-1's ID at the same time does not make
+	// edge-1's event a duplicate: each sensor's IDs are its own.
+	edge2 := as.addUser(t, "edge-2", RoleSensor)
+	as.call(t, "POST", "/api/v1/events", edge2.Token, line("s9", "edge-2/ssh", ""), http.StatusOK, &resp)
+	if resp.Accepted != 1 {
+		t.Fatalf("edge-2 post: %+v", resp)
+	}
+	as.call(t, "POST", "/api/v1/events", edge.Token, line("s9", "edge-1/ssh", "")+"\n"+line("edge-1:s1", "edge-1/ssh", ""), http.StatusOK, &resp)
+	if resp.Accepted != 1 || resp.Duplicates != 1 || resp.Results[0].ID != "edge-1:s9" {
+		t.Fatalf("edge-1 sending edge-2's ID, then a copy of its own s1: %+v", resp)
+	}
 
 	for _, tt := range []struct{ id, sensor string }{
-		{"s1", "edge-1/ssh"},
-		{"s2", "edge-1/edge-2/ssh"},
-		{"s3", "edge-1/edge-1"},
-		{"a1", "edge-2/ssh"}, // an analyst's word is taken for the sensor
+		{"edge-1:s1", "edge-1/ssh"},
+		{"edge-1:s2", "edge-1/edge-2/ssh"},
+		{"edge-1:s3", "edge-1/edge-1"},
+		{"a1", "edge-2/ssh"}, // an analyst's word is taken for the sensor and the ID
 	} {
 		t.Run(tt.id, func(t *testing.T) {
 			var page struct {
@@ -273,7 +284,7 @@ func TestSensorRole(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if len(page.Events) != 1 || page.Events[0].Event == nil || page.Events[0].Event.ID != tt.id {
+			if len(page.Events) == 0 || page.Events[0].Event == nil || page.Events[0].Event.ID != tt.id {
 				t.Fatalf("events of sensor %s: got %+v, want %s", tt.sensor, page.Events, tt.id)
 			}
 			if h := page.Events[0].Event.Honeytoken; h != "" {
