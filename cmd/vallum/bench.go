@@ -28,9 +28,10 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "log" {
 		return &exitError{code: 2, err: withHint(fmt.Errorf("want 'vallum bench log', 'vallum bench intake' or 'vallum bench contain'"), "run 'vallum bench log --help'")}
 	}
-	fs := newFlagSet(env, "bench log", "bench log [--entries N] [--writers W] [--payload BYTES] [--dir DIR] [--verify] [--json]")
+	fs := newFlagSet(env, "bench log", "bench log [--entries N] [--writers W] [--batch B] [--payload BYTES] [--dir DIR] [--verify] [--json]")
 	entries := fs.Int("entries", 200000, "entries to append")
 	writers := fs.Int("writers", 256, "concurrent appenders")
+	batch := fs.Int("batch", 1, "records per call: 1 appends one at a time (Append), more appends that many with one wait (AppendBatch, as event intake does)")
 	payload := fs.Int("payload", 256, "payload size in bytes (a JSON document)")
 	dir := fs.String("dir", "", "directory for the benchmark log (default: a new temporary directory, removed afterwards)")
 	verify := fs.Bool("verify", false, "also time offline verification of the log written")
@@ -38,8 +39,8 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if *entries < 1 || *writers < 1 || *payload < 8 {
-		return &exitError{code: 2, err: fmt.Errorf("want --entries >= 1, --writers >= 1, --payload >= 8")}
+	if *entries < 1 || *writers < 1 || *batch < 1 || *payload < 8 {
+		return &exitError{code: 2, err: fmt.Errorf("want --entries >= 1, --writers >= 1, --batch >= 1, --payload >= 8")}
 	}
 	d := *dir
 	if d == "" {
@@ -51,7 +52,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	} else if err := os.MkdirAll(d, 0o700); err != nil {
 		return err
 	}
-	res, err := benchLog(ctx, d, *entries, *writers, *payload, *verify)
+	res, err := benchLog(ctx, d, *entries, *writers, *batch, *payload, *verify)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%s\n", b)
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "vallum log: %d entries, %d writers, %d-byte payloads\n", res.Entries, res.Writers, res.Payload)
+	fmt.Fprintf(env.stdout, "vallum log: %d entries, %d writers, %d records a call, %d-byte payloads\n", res.Entries, res.Writers, res.Batch, res.Payload)
 	fmt.Fprintf(env.stdout, "  durable appends/s   %.0f\n", res.AppendsPerSec)
 	fmt.Fprintf(env.stdout, "  latency p50 / p99   %v / %v (to durable and covered by a signed checkpoint)\n", res.P50, res.P99)
 	fmt.Fprintf(env.stdout, "  batches             %d (mean %.1f entries per fdatasync)\n", res.Checkpoints, float64(res.Entries)/float64(res.Checkpoints))
@@ -74,6 +75,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 type benchResult struct {
 	Entries       int           `json:"entries"`
 	Writers       int           `json:"writers"`
+	Batch         int           `json:"batch"`
 	Payload       int           `json:"payload_bytes"`
 	Elapsed       time.Duration `json:"elapsed_ns"`
 	AppendsPerSec float64       `json:"appends_per_sec"`
@@ -84,7 +86,9 @@ type benchResult struct {
 	VerifySummary string        `json:"verify_summary,omitempty"`
 }
 
-func benchLog(ctx context.Context, dir string, n, w, size int, verify bool) (*benchResult, error) {
+// benchLog appends n entries from w writers, each appending batch records
+// a call; the latency is per call.
+func benchLog(ctx context.Context, dir string, n, w, batch, size int, verify bool) (*benchResult, error) {
 	keys, _, err := evidence.LoadOrCreateKeys(dir, "")
 	if err != nil {
 		return nil, err
@@ -116,11 +120,26 @@ func benchLog(ctx context.Context, dir string, n, w, size int, verify bool) (*be
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			for i := g; i < n; i += w {
+			recs := make([]evidence.Record, 0, batch)
+			for first := g * batch; first < n; first += w * batch {
+				recs = recs[:0]
+				for i := first; i < min(first+batch, n); i++ {
+					recs = append(recs, evidence.Record{Kind: "bench", Actor: "bench", Payload: payloads[i%len(payloads)]})
+				}
 				t := time.Now()
-				if _, err := l.Append(ctx, evidence.Record{Kind: "bench", Actor: "bench", Payload: payloads[i%len(payloads)]}); err != nil {
-					errs <- err
-					return
+				if batch == 1 {
+					_, err := l.Append(ctx, recs[0])
+					if err != nil {
+						errs <- err
+						return
+					}
+				} else {
+					for _, o := range l.AppendBatch(ctx, recs) {
+						if o.Err != nil {
+							errs <- o.Err
+							return
+						}
+					}
 				}
 				lat[g] = append(lat[g], time.Since(t))
 			}
@@ -137,7 +156,7 @@ func benchLog(ctx context.Context, dir string, n, w, size int, verify bool) (*be
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	res := &benchResult{
-		Entries: n, Writers: w, Payload: len(payloads[0]), Elapsed: elapsed,
+		Entries: n, Writers: w, Batch: batch, Payload: len(payloads[0]), Elapsed: elapsed,
 		AppendsPerSec: float64(n) / elapsed.Seconds(),
 		P50:           all[len(all)/2], P99: all[len(all)*99/100],
 		Checkpoints: len(st.CheckpointSizes()),
