@@ -79,8 +79,9 @@ func handshake(addr string, cfg *ssh.ClientConfig) error {
 type discard struct{}
 
 // stackHist, when a diagnostic build links it in (a runtime patched with
-// go build -overlay), returns the goroutines by start function and stack
-// size; the child prints it after its stats.
+// go build -overlay: testdata/stackhist/overlay.sh), returns the
+// goroutines by start function and stack size; the child prints it after
+// its stats.
 var stackHist func() map[string]int
 
 func (discard) Emit(sensor.Event) {}

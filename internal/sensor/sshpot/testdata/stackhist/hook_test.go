@@ -1,0 +1,5 @@
+package sshpot
+
+import "runtime"
+
+func init() { stackHist = runtime.StackHist }
