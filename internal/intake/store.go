@@ -95,15 +95,34 @@ func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {
 	return next, err
 }
 
-// projectBatch bounds the entries indexed in one transaction.
-const projectBatch = 8192
+// projectBatch bounds the entries indexed in one transaction;
+// projectEvery is the least time between two transactions that index
+// fewer.
+const (
+	projectBatch = 8192
+	projectEvery = 50 * time.Millisecond
+)
 
 // project is the projector goroutine: it follows the log and indexes its
 // event entries until ctx ends.
 func (p *Pipeline) project(ctx context.Context) error {
+	var last time.Time
 	for {
 		changed := p.log.Changed()
 		if size := p.log.Size(); p.head() < size {
+			if wait := projectEvery - time.Since(last); size-p.head() < projectBatch && wait > 0 {
+				// A small backlog: let it grow, so that one transaction
+				// (and one write of the pages it changes) takes what
+				// several would. Copies of the events waiting are still
+				// recognised through the in-flight set.
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+				continue
+			}
+			last = time.Now()
 			if err := p.projectRange(ctx, size); err != nil {
 				if ctx.Err() != nil {
 					return nil

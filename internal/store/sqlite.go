@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vallum/vallum/internal/evidence"
@@ -218,11 +219,24 @@ func (d *DB) project(ctx context.Context, l *evidence.Log, from, to int64, cp []
 		return from, err
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO log_entries(idx, kind, time, actor, incident, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)`)
+	full, err := tx.PrepareContext(ctx, insertEntries(entryRows))
 	if err != nil {
 		return from, err
 	}
-	defer ins.Close()
+	defer full.Close()
+	args := make([]any, 0, entryRows*entryColumns)
+	flush := func() error {
+		var err error
+		switch n := len(args) / entryColumns; n {
+		case 0:
+		case entryRows:
+			_, err = full.ExecContext(ctx, args...)
+		default:
+			_, err = tx.ExecContext(ctx, insertEntries(n), args...)
+		}
+		args = args[:0]
+		return err
+	}
 	for i := from; i < to; i++ {
 		e, err := l.Entry(i)
 		if err != nil {
@@ -232,8 +246,11 @@ func (d *DB) project(ctx context.Context, l *evidence.Log, from, to int64, cp []
 		if err != nil {
 			return from, fmt.Errorf("entry %d: %w", i, err)
 		}
-		if _, err := ins.ExecContext(ctx, i, h.Kind, h.Time, h.Actor, h.Incident, evidence.LeafHash(e.Header).String()); err != nil {
-			return from, err
+		args = append(args, i, h.Kind, h.Time, h.Actor, h.Incident, evidence.LeafHash(e.Header).String())
+		if len(args) == entryRows*entryColumns {
+			if err := flush(); err != nil {
+				return from, err
+			}
 		}
 		if h.Kind == evidence.ErasureKind && !e.Erased {
 			var req evidence.ErasureRequest
@@ -244,12 +261,29 @@ func (d *DB) project(ctx context.Context, l *evidence.Log, from, to int64, cp []
 			}
 		}
 	}
+	if err := flush(); err != nil {
+		return from, err
+	}
 	if cp != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO log_head(id, size, checkpoint) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET size = excluded.size, checkpoint = excluded.checkpoint`, to, string(cp)); err != nil {
 			return from, err
 		}
 	}
 	return to, tx.Commit()
+}
+
+// entryColumns is the number of columns of a log_entries row; entryRows
+// bounds the rows of one INSERT (a statement per row costs more than the
+// B-tree work it does).
+const (
+	entryColumns = 6
+	entryRows    = 64
+)
+
+// insertEntries returns the INSERT statement for n rows of log_entries.
+func insertEntries(n int) string {
+	return `INSERT INTO log_entries(idx, kind, time, actor, incident, leaf_hash) VALUES ` +
+		strings.Repeat(`(?,?,?,?,?,?),`, n-1) + `(?,?,?,?,?,?)`
 }
 
 // Reindex empties the log's projection and rebuilds it from l. It must not
