@@ -63,13 +63,14 @@ type LineResult struct {
 
 // BatchResponse answers a batch of events: one result per line that held
 // something, in line order. A sender may forget every event whose status
-// is accepted, duplicate, rejected or skipped, and sends the retry ones
-// again later.
+// is accepted, duplicate, rejected, limited or skipped, and sends the
+// retry ones again later.
 type BatchResponse struct {
 	Results    []LineResult `json:"results"`
 	Accepted   int          `json:"accepted"`
 	Duplicates int          `json:"duplicates"`
 	Rejected   int          `json:"rejected"`
+	Limited    int          `json:"limited,omitempty"`
 	Retry      int          `json:"retry"`
 	Skipped    int          `json:"skipped,omitempty"`
 }
@@ -87,6 +88,8 @@ func (b *BatchResponse) add(line int, r intake.Result) {
 		b.Duplicates++
 	case intake.Rejected:
 		b.Rejected++
+	case intake.Limited:
+		b.Limited++
 	case intake.Retry:
 		b.Retry++
 	case Skipped:
@@ -143,7 +146,15 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	for i := range events {
 		bindEvent(p, &events[i])
 	}
-	s.ingest(r.Context(), &resp, events, lines)
+	if isSensor(p) {
+		// A remote sensor's honeypots face attackers: their events get
+		// the per-source limit local honeypots get.
+		for i, r := range s.Events.Pipeline.IngestLimited(r.Context(), events) {
+			resp.add(lines[i], r)
+		}
+	} else {
+		s.ingest(r.Context(), &resp, events, lines)
+	}
 	resp.finish(w)
 }
 
@@ -158,7 +169,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 // make another sensor's event a "duplicate" by sending its ID first.
 func bindEvent(p Principal, e *sensor.Event) {
 	e.Honeytoken = ""
-	if p.Has(RoleSensor) && !p.Has(RoleAdmin) {
+	if isSensor(p) {
 		if !strings.HasPrefix(e.Sensor, p.Name+"/") {
 			e.Sensor = p.Name + "/" + e.Sensor
 		}
@@ -167,6 +178,10 @@ func bindEvent(p Principal, e *sensor.Event) {
 		}
 	}
 }
+
+// isSensor reports whether p posts as a remote sensor (the sensor role,
+// not admin).
+func isSensor(p Principal) bool { return p.Has(RoleSensor) && !p.Has(RoleAdmin) }
 
 // postSuricata takes Suricata EVE JSON records, one per line. A record
 // posted twice is logged once (its ID derives from its bytes).

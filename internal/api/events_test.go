@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,7 @@ func startTestPipeline(t *testing.T, s *Server) *intake.Pipeline {
 	cfg := intake.Config{Log: s.Log, DB: s.DB, Desk: s.Desk, SpoolDir: filepath.Join(t.TempDir(), "spool"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tokens: tokens}
 	cfg.Intake.Correlation.Flush = 20 * time.Millisecond
+	cfg.Intake.PerSourceRate.Summary = 50 * time.Millisecond
 	p, err := intake.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -307,5 +309,61 @@ func TestSensorRole(t *testing.T) {
 	}
 	if p, err := as.srv.AuthenticateAs(context.Background(), "192.0.2.1:1234", "ana", analyst.Token); err != nil || p.Name != "ana" {
 		t.Errorf("console sign-in as an analyst: got %+v, %v", p, err)
+	}
+}
+
+// TestSensorEventsRateLimited: a remote sensor's events get the
+// per-source limit local honeypots get — over the burst they are answered
+// "limited" (final for the shipper) and summed up in one summary event —
+// while an analyst's posts are not limited.
+func TestSensorEventsRateLimited(t *testing.T) {
+	as := newAuthServer(t)
+	edge := as.addUser(t, "edge-1", RoleSensor)
+	analyst := as.addUser(t, "ana", RoleAnalyst)
+	t0 := time.Now().UTC()
+	post := func(token, src, prefix string) (accepted, limited int) {
+		for b := range 6 {
+			var lines []string
+			for i := range 200 {
+				n := b*200 + i
+				lines = append(lines, eventLineAt(fmt.Sprintf("%s-%d", prefix, n), src, "connect", t0.Add(time.Duration(n)*time.Microsecond)))
+			}
+			var resp BatchResponse
+			as.call(t, "POST", "/api/v1/events", token, strings.Join(lines, "\n"), http.StatusOK, &resp)
+			if resp.Rejected+resp.Retry+resp.Duplicates != 0 {
+				t.Fatalf("batch %d: %+v", b, resp)
+			}
+			accepted += resp.Accepted
+			limited += resp.Limited
+		}
+		return accepted, limited
+	}
+	accepted, limited := post(edge.Token, "203.0.113.66", "flood")
+	if accepted+limited != 1200 || limited < 100 || accepted < 1000 {
+		t.Fatalf("sensor flood: %d accepted, %d limited; want the burst of 1,000 accepted and most of the rest limited", accepted, limited)
+	}
+	if a, l := post(analyst.Token, "203.0.113.67", "manual"); a != 1200 || l != 0 {
+		t.Errorf("analyst's posts: %d accepted, %d limited; want every one accepted", a, l)
+	}
+	var page struct {
+		Events []intake.Listed `json:"events"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		as.call(t, "GET", "/api/v1/events?source=203.0.113.66&kind=log", testToken, "", http.StatusOK, &page)
+		sum := 0
+		for _, e := range page.Events {
+			if e.Event != nil {
+				n, _ := strconv.Atoi(e.Event.Details[intake.RateLimitedDetail])
+				sum += n
+			}
+		}
+		if sum == limited {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("summary events count %d limited events, the answers said %d: %+v", sum, limited, page.Events)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -103,8 +103,10 @@ type Config struct {
 type Result struct {
 	ID string `json:"id"`
 	// Status is accepted (now in the log), duplicate (an earlier copy is
-	// in the log), rejected (invalid: sending it again will not help) or
-	// retry (not logged now: send it again later).
+	// in the log), rejected (invalid: sending it again will not help),
+	// limited (over its source's rate: counted in the source's summary
+	// event, see IngestLimited) or retry (not logged now: send it again
+	// later).
 	Status string `json:"status"`
 	// Index is the log index of an accepted event.
 	Index *int64 `json:"index,omitempty"`
@@ -116,6 +118,7 @@ const (
 	Accepted  = "accepted"
 	Duplicate = "duplicate"
 	Rejected  = "rejected"
+	Limited   = "limited"
 	Retry     = "retry"
 )
 
@@ -272,23 +275,57 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 // one flooding source cannot fill the queue and the spool that every
 // sensor shares. An event that carries a honeytoken is never held back.
 func (p *Pipeline) Emit(e sensor.Event) {
-	if p.limit != nil {
-		ok, evicted := p.limit.allow(e, p.clock())
-		if evicted != nil {
-			p.emit(*evicted)
-		}
-		if !ok {
-			if p.cfg.Tokens == nil {
-				p.limited.Add(1)
-				return
-			}
-			if _, tok := p.cfg.Tokens.MatchToken(e); !tok {
-				p.limited.Add(1)
-				return
-			}
-		}
+	if p.overLimit(e, p.clock()) {
+		return
 	}
 	p.emit(e)
+}
+
+// overLimit applies intake.per_source_rate to e: it reports whether e is
+// over its source's limit, in which case e is counted in the source's
+// summary instead of logged. An event that carries a honeytoken is never
+// held back.
+func (p *Pipeline) overLimit(e sensor.Event, now time.Time) bool {
+	if p.limit == nil {
+		return false
+	}
+	ok, evicted := p.limit.allow(e, now)
+	if evicted != nil {
+		p.emit(*evicted)
+	}
+	if ok {
+		return false
+	}
+	if p.cfg.Tokens != nil {
+		if _, tok := p.cfg.Tokens.MatchToken(e); tok {
+			return false
+		}
+	}
+	p.limited.Add(1)
+	return true
+}
+
+// IngestLimited is Ingest with the per-source limit Emit applies, for
+// events from honeypots elsewhere (remote sensors): an event over its
+// source's limit is answered Limited — final, counted in the source's
+// summary event — so one attacker flooding a remote honeypot cannot fill
+// the log any more than one flooding a local one.
+func (p *Pipeline) IngestLimited(ctx context.Context, events []sensor.Event) []Result {
+	out := make([]Result, len(events))
+	take := make([]sensor.Event, 0, len(events))
+	at := make([]int, 0, len(events))
+	now := p.clock()
+	for i, e := range events {
+		if p.overLimit(e, now) {
+			out[i] = Result{ID: e.ID, Status: Limited}
+			continue
+		}
+		take, at = append(take, e), append(at, i)
+	}
+	for j, r := range p.Ingest(ctx, take) {
+		out[at[j]] = r
+	}
+	return out
 }
 
 // emit is Emit without the per-source limit: for the pipeline's own

@@ -230,7 +230,9 @@ func (s *Shipper) post(ctx context.Context, events []sensor.Event) error {
 	final := map[int]bool{}
 	for _, r := range a.Results {
 		switch r.Status {
-		case "accepted", "duplicate":
+		case "accepted", "duplicate", "limited":
+			// limited: over its source's rate on the server, counted in
+			// that source's summary event there.
 			final[r.Line] = true
 		case "rejected":
 			final[r.Line] = true

@@ -79,6 +79,9 @@ type fakeServer struct {
 	mu    sync.Mutex
 	fails int
 	seen  map[string]int
+	// limitEvery answers every limitEvery-th line "limited", as the real
+	// server does for events over their source's rate; 0: none.
+	limitEvery int
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -102,6 +105,8 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status := "accepted"
 		if f.seen[e.ID]++; f.seen[e.ID] > 1 {
 			status = "duplicate"
+		} else if f.limitEvery > 0 && n%f.limitEvery == 0 {
+			status = "limited"
 		}
 		res = append(res, map[string]any{"line": n, "id": e.ID, "status": status})
 	}
@@ -177,5 +182,44 @@ func TestShipperReportsDrops(t *testing.T) {
 	}
 	if report == nil || report.Details["dropped"] != fmt.Sprint(dropped) || !strings.Contains(report.Details["message"], "dropped") {
 		t.Errorf("drop report: %+v, want %d dropped", report, dropped)
+	}
+}
+
+// TestShipperTakesLimitedAsFinal: an event the server answers "limited"
+// (counted in its source's summary there) is not sent again.
+func TestShipperTakesLimitedAsFinal(t *testing.T) {
+	fs := &fakeServer{seen: map[string]int{}, limitEvery: 3}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	sp, err := Open(t.TempDir(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	sh := &Shipper{Spool: sp, Server: srv.URL, Token: "tok", Name: "edge", Batch: 10, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	sh.Init()
+	for i := range 30 {
+		sh.Emit(sensor.Event{ID: fmt.Sprintf("l%d", i), Sensor: "edge/x", Kind: sensor.KindConnect})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for sh.Stats().Spool.Events > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for id, n := range fs.seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times, want once", id, n)
+		}
+	}
+	if st := sh.Stats(); st.Spool.Events != 0 || len(fs.seen) != 30 {
+		t.Errorf("stats %+v, %d events seen; want all 30 sent once and an empty spool", st, len(fs.seen))
 	}
 }
