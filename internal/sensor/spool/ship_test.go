@@ -113,6 +113,22 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"results": res})
 }
 
+// shipAll runs sh until its spool is empty (or 10 s have passed).
+func shipAll(t *testing.T, sh *Shipper) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for sh.Stats().Spool.Events > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestShipperRetriesUntilTheServerTakesEverything(t *testing.T) {
 	fs := &fakeServer{fails: 3, seen: map[string]int{}}
 	srv := httptest.NewServer(fs)
@@ -127,17 +143,7 @@ func TestShipperRetriesUntilTheServerTakesEverything(t *testing.T) {
 	for i := range 50 {
 		sh.Emit(sensor.Event{ID: fmt.Sprintf("e%d", i), Sensor: "edge/x", Kind: sensor.KindConnect})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sh.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for sh.Stats().Spool.Events > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	shipAll(t, sh)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if len(fs.seen) != 50 {
@@ -201,17 +207,7 @@ func TestShipperTakesLimitedAsFinal(t *testing.T) {
 	for i := range 30 {
 		sh.Emit(sensor.Event{ID: fmt.Sprintf("l%d", i), Sensor: "edge/x", Kind: sensor.KindConnect})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sh.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for sh.Stats().Spool.Events > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	shipAll(t, sh)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for id, n := range fs.seen {
