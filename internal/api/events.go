@@ -3,6 +3,8 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -161,22 +163,34 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 // bindEvent makes e, posted by p, say only what p may say. Honeytoken is
 // cleared for every caller: the pipeline sets it when it recognises a
 // token, and a caller-supplied one would both forge a match and skip the
-// real one. A caller with the sensor role (and not admin) names only
+// real one. So is TimeSource: only the server says a time is its own. A caller with the sensor role (and not admin) names only
 // itself: a Sensor that does not start with p's name and "/" gets that
 // prefix ("edge-2/http" from edge-1 is logged as "edge-1/edge-2/http"),
 // so every event it ships is tied to its user and none is lost. Its
 // event IDs are namespaced the same way ("edge-1:ev-…"): a sensor cannot
 // make another sensor's event a "duplicate" by sending its ID first.
 func bindEvent(p Principal, e *sensor.Event) {
-	e.Honeytoken = ""
+	e.Honeytoken, e.TimeSource = "", ""
 	if isSensor(p) {
 		if !strings.HasPrefix(e.Sensor, p.Name+"/") {
 			e.Sensor = p.Name + "/" + e.Sensor
 		}
 		if e.ID != "" && !strings.HasPrefix(e.ID, p.Name+":") {
-			e.ID = p.Name + ":" + e.ID
+			e.ID = namespacedID(p.Name, e.ID)
 		}
 	}
+}
+
+// namespacedID is a sensor's event ID under its name: "name:id", or, when
+// that would be longer than an ID may be, "name:h-" and the hex SHA-256
+// of id (cut to fit), the same for every copy.
+func namespacedID(name, id string) string {
+	if len(name)+1+len(id) <= intake.MaxID {
+		return name + ":" + id
+	}
+	sum := sha256.Sum256([]byte(id))
+	h := hex.EncodeToString(sum[:])
+	return name + ":h-" + h[:min(len(h), max(intake.MaxID-len(name)-3, 0))]
 }
 
 // isSensor reports whether p posts as a remote sensor (the sensor role,

@@ -367,3 +367,52 @@ func TestSensorEventsRateLimited(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPostedTimeSourceIgnored: only the server says a time is its own; a
+// posted time_source is cleared, and an event posted without a time is
+// marked as timed on arrival.
+func TestPostedTimeSourceIgnored(t *testing.T) {
+	as := newAuthServer(t)
+	forged := `{"id":"ts-1","time":"2026-11-28T10:00:00Z","time_source":"arrival","sensor":"edge-1/ssh","protocol":"ssh","kind":"connect","src":{"ip":"203.0.113.70","port":1}}`
+	untimed := `{"id":"ts-2","sensor":"edge-1/ssh","protocol":"ssh","kind":"connect","src":{"ip":"203.0.113.70","port":1}}`
+	var resp BatchResponse
+	as.call(t, "POST", "/api/v1/events", testToken, forged+"\n"+untimed, http.StatusOK, &resp)
+	if resp.Accepted != 2 {
+		t.Fatalf("post: %+v", resp)
+	}
+	for i, want := range []string{"", intake.TimeArrival} {
+		ent, err := as.srv.Log.Entry(*resp.Results[i].Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e sensor.Event
+		if err := json.Unmarshal(ent.Payload, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.TimeSource != want {
+			t.Errorf("event %s logged with time_source %q, want %q", e.ID, e.TimeSource, want)
+		}
+	}
+}
+
+// TestSensorLongIDNamespaced: a sensor's ID too long to take its name in
+// front is logged under the name and a hash of it, and a copy is still a
+// duplicate.
+func TestSensorLongIDNamespaced(t *testing.T) {
+	as := newAuthServer(t)
+	edge := as.addUser(t, "edge-1", RoleSensor)
+	long := strings.Repeat("x", intake.MaxID-3)
+	line := eventLineAt(long, "203.0.113.71", "connect", eventTime)
+	var resp BatchResponse
+	as.call(t, "POST", "/api/v1/events", edge.Token, line+"\n"+line, http.StatusOK, &resp)
+	if resp.Accepted != 1 || resp.Duplicates != 1 {
+		t.Fatalf("a long ID twice: %+v", resp)
+	}
+	id := resp.Results[0].ID
+	if !strings.HasPrefix(id, "edge-1:h-") || len(id) > intake.MaxID {
+		t.Errorf("logged as %q (%d bytes), want edge-1:h-… within %d bytes", id, len(id), intake.MaxID)
+	}
+	if short := namespacedID("edge-1", "ev-1"); short != "edge-1:ev-1" {
+		t.Errorf("a short ID: %q, want edge-1:ev-1", short)
+	}
+}

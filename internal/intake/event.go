@@ -17,7 +17,7 @@ import (
 // Bounds of one event, so that an event always fits a log payload and a
 // hostile source cannot make one huge.
 const (
-	maxID      = 128
+	MaxID      = 128 // bytes of an event ID
 	maxShort   = 256 // sensor, protocol, session, username, …
 	maxCommand = 8192
 	maxValue   = 4096 // one detail or fingerprint value
@@ -66,7 +66,7 @@ func Normalize(e sensor.Event, now time.Time) (sensor.Event, error) {
 	bad := func(format string, args ...any) (sensor.Event, error) {
 		return sensor.Event{}, fmt.Errorf("%w: %s", ErrInvalidEvent, fmt.Sprintf(format, args...))
 	}
-	if err := checkToken("id", e.ID, maxID); err != nil {
+	if err := checkToken("id", e.ID, MaxID); err != nil {
 		return bad("%v", err)
 	}
 	if err := checkToken("sensor", e.Sensor, maxShort); err != nil {
@@ -81,14 +81,16 @@ func Normalize(e sensor.Event, now time.Time) (sensor.Event, error) {
 	if Rank(e.Severity) < 0 {
 		return bad("severity %q is not one of %s", e.Severity, strings.Join(Severities, ", "))
 	}
-	arrival := e.Time.IsZero()
-	if arrival {
-		e.Time = now
-	}
-	if e.Time.Year() < 1970 || e.Time.Year() > 9999 {
-		return bad("time %s is out of range", e.Time)
+	switch {
+	case e.Time.IsZero():
+		e.Time, e.TimeSource = now, TimeArrival
+	case e.TimeSource != "" && e.TimeSource != TimeArrival:
+		return bad("time_source %q is not empty or %q", clean(e.TimeSource, 64), TimeArrival)
 	}
 	e.Time = e.Time.UTC()
+	if e.Time.Year() < 1970 || e.Time.Year() > 9999 {
+		return bad("time %s is out of range (years 1970 to 9999 UTC)", e.Time)
+	}
 	for _, ep := range []*sensor.Endpoint{&e.Src, &e.Dst} {
 		if ep.Port < 0 || ep.Port > 65535 {
 			return bad("port %d is out of range", ep.Port)
@@ -132,22 +134,18 @@ func Normalize(e sensor.Event, now time.Time) (sensor.Event, error) {
 	if cut || c1 || c2 {
 		setDetail(&e, "truncated", "true")
 	}
-	if arrival {
-		setDetail(&e, TimeSourceKey, TimeArrival)
-	}
 	return e, nil
 }
 
-// An event sent without a time gets the time it arrived, and says so in
-// Details[TimeSourceKey] = TimeArrival: the evidence shows which times a
-// sensor observed and which the server assigned.
-const (
-	TimeSourceKey = "time_source"
-	TimeArrival   = "arrival"
-)
+// TimeArrival is Event.TimeSource of an event sent without a time, which
+// got the time it arrived: the evidence shows which times a sensor
+// observed and which the server assigned. Callers cannot set it (the API
+// clears it; Normalize keeps it only on events it has normalised before,
+// coming back from the spool).
+const TimeArrival = "arrival"
 
 // arrivalTimed reports whether e's time was assigned on arrival.
-func arrivalTimed(e sensor.Event) bool { return e.Details[TimeSourceKey] == TimeArrival }
+func arrivalTimed(e sensor.Event) bool { return e.TimeSource == TimeArrival }
 
 // setDetail sets a detail on a copy of e's Details: the map may be the
 // sender's.

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -306,24 +307,66 @@ func (p *Pipeline) overLimit(e sensor.Event, now time.Time) bool {
 }
 
 // IngestLimited is Ingest with the per-source limit Emit applies, for
-// events from honeypots elsewhere (remote sensors): an event over its
-// source's limit is answered Limited — final, counted in the source's
-// summary event — so one attacker flooding a remote honeypot cannot fill
-// the log any more than one flooding a local one.
+// events from honeypots elsewhere (remote sensors), so that one attacker
+// flooding a remote honeypot cannot fill the log any more than one
+// flooding a local one. The events of a source over its limit are
+// answered Limited — final: the sender may forget them — once a summary
+// event that counts them (one per source and call) is durably in the
+// log; if it is not, they are answered as it was (retry).
 func (p *Pipeline) IngestLimited(ctx context.Context, events []sensor.Event) []Result {
+	if p.limit == nil {
+		return p.Ingest(ctx, events)
+	}
 	out := make([]Result, len(events))
 	take := make([]sensor.Event, 0, len(events))
-	at := make([]int, 0, len(events))
+	at := make([]int, 0, len(events)) // index in events, or -1 - the summary's index in sums
+	type sum struct {
+		b      *bucket
+		events []int
+	}
+	var sums []*sum
+	bySrc := map[netip.Prefix]*sum{}
 	now := p.clock()
 	for i, e := range events {
-		if p.overLimit(e, now) {
-			out[i] = Result{ID: e.ID, Status: Limited}
+		ok, evicted := p.limit.check(e, now, false)
+		if evicted != nil {
+			p.emit(*evicted)
+		}
+		if !ok && p.cfg.Tokens != nil {
+			_, ok = p.cfg.Tokens.MatchToken(e) // a honeytoken is never held back
+		}
+		if ok {
+			take, at = append(take, e), append(at, i)
 			continue
 		}
-		take, at = append(take, e), append(at, i)
+		key, _ := sourceKey(e)
+		s := bySrc[key]
+		if s == nil {
+			s = &sum{b: &bucket{key: key}}
+			bySrc[key] = s
+			sums = append(sums, s)
+		}
+		s.b.count(e, now)
+		s.events = append(s.events, i)
+	}
+	for j, s := range sums {
+		take, at = append(take, *s.b.summary(p.limit)), append(at, -1-j)
 	}
 	for j, r := range p.Ingest(ctx, take) {
-		out[at[j]] = r
+		if at[j] >= 0 {
+			out[at[j]] = r
+			continue
+		}
+		s := sums[-1-at[j]]
+		for _, i := range s.events {
+			out[i] = Result{ID: events[i].ID, Status: Limited}
+			if r.Status != Accepted && r.Status != Duplicate {
+				out[i].Status, out[i].Error = Retry, "over its source's rate, and the summary that would count it was not logged: "+r.Error
+			}
+		}
+		if out[s.events[0]].Status == Limited {
+			p.limited.Add(int64(len(s.events)))
+		}
 	}
 	return out
 }
@@ -735,7 +778,7 @@ func eventKey(e sensor.Event) string {
 // once.
 func honeytokenEvent(e sensor.Event) sensor.Event {
 	h := e
-	h.ID = clean(e.ID, maxID-len("-honeytoken")) + "-honeytoken"
+	h.ID = clean(e.ID, MaxID-len("-honeytoken")) + "-honeytoken"
 	h.Kind = sensor.KindHoneytoken
 	if Rank(h.Severity) < Rank(sensor.SeverityHigh) {
 		h.Severity = sensor.SeverityHigh

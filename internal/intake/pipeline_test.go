@@ -460,9 +460,9 @@ func TestListAndStats(t *testing.T) {
 }
 
 // TestIndexMigrationKeepsEvents opens a database indexed by schema 1 (a
-// unique index on the ID alone): schema 2 keeps its rows, listings find
-// them, and a copy of an event indexed before the upgrade is still a
-// duplicate.
+// unique index on the ID alone): schema 2 rebuilds the index from the
+// log, so listings find the event logged before the upgrade and a copy
+// of it is still a duplicate.
 func TestIndexMigrationKeepsEvents(t *testing.T) {
 	dir := t.TempDir()
 	e := openEnv(t, dir)
@@ -520,8 +520,8 @@ func TestEventsWithoutTime(t *testing.T) {
 	if err := json.Unmarshal(ent.Payload, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Details[TimeSourceKey] != TimeArrival || got.Time.IsZero() {
-		t.Errorf("logged %+v; want an arrival time, marked %s=%s", got, TimeSourceKey, TimeArrival)
+	if got.TimeSource != TimeArrival || got.Time.IsZero() {
+		t.Errorf("logged %+v; want an arrival time, marked time_source=%s", got, TimeArrival)
 	}
 	if x.Details != nil {
 		t.Errorf("the sender's event was changed: %+v", x.Details)
@@ -538,5 +538,63 @@ func TestEventsWithoutTime(t *testing.T) {
 	}
 	if n := logged(t, e.log)[x.ID]; n != 2 {
 		t.Errorf("%s logged %d times, want 2 (once without a time, once with)", x.ID, n)
+	}
+}
+
+// TestNormalizeTimes: the year range is checked in UTC (a local time
+// that is year 10000 in UTC is refused), an arrival time is marked, and a
+// time_source the server does not write is refused.
+func TestNormalizeTimes(t *testing.T) {
+	base := ev("t-1", "192.0.2.1", sensor.KindConnect)
+	loc := time.FixedZone("UTC-5", -5*3600)
+	tests := []struct {
+		name   string
+		time   time.Time
+		source string
+		ok     bool
+		want   string // TimeSource after
+	}{
+		{"sensor time", time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), "", true, ""},
+		{"no time", time.Time{}, "", true, TimeArrival},
+		{"arrival kept on the way back from the spool", time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), TimeArrival, true, TimeArrival},
+		{"unknown time_source", time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), "sensor-clock", false, ""},
+		{"year 10000 in UTC", time.Date(9999, 12, 31, 23, 59, 59, 0, loc), "", false, ""},
+		{"year 1969 in UTC", time.Date(1970, 1, 1, 0, 30, 0, 0, time.FixedZone("UTC+1", 3600)), "", false, ""},
+		{"last microsecond of 9999", time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), "", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := base
+			e.Time, e.TimeSource = tt.time, tt.source
+			got, err := Normalize(e, time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+			if (err == nil) != tt.ok {
+				t.Fatalf("Normalize: %v, want ok %v", err, tt.ok)
+			}
+			if err == nil && got.TimeSource != tt.want {
+				t.Errorf("time_source %q, want %q", got.TimeSource, tt.want)
+			}
+		})
+	}
+}
+
+// TestWebhookRedeliveredWithoutTime: a webhook document without a time,
+// delivered twice (its ID is a hash of its content), is logged once.
+func TestWebhookRedeliveredWithoutTime(t *testing.T) {
+	e := newEnv(t)
+	p := startPipeline(t, e, nil)
+	body := []byte(`{"src_ip":"198.51.100.9","message":"login failed","time_source":"arrival"}`)
+	var statuses []string
+	for i := range 2 {
+		docs, err := ParseWebhook(body, WebhookFields{"src_ip": "src_ip"}, "hook", time.Now().Add(time.Duration(i)*time.Second))
+		if err != nil || len(docs) != 1 || docs[0].Err != nil {
+			t.Fatalf("delivery %d: %+v, %v", i, docs, err)
+		}
+		if i == 1 {
+			waitFor(t, "indexing", func() bool { n, _ := p.loadHead(context.Background()); return n == e.log.Size() })
+		}
+		statuses = append(statuses, p.Ingest(context.Background(), []sensor.Event{docs[0].Event})[0].Status)
+	}
+	if statuses[0] != Accepted || statuses[1] != Duplicate {
+		t.Errorf("two deliveries: %v, want accepted then duplicate", statuses)
 	}
 }

@@ -77,6 +77,12 @@ func sourceKey(e sensor.Event) (netip.Prefix, bool) {
 // its source's summary and allow returns false. evicted is the summary of
 // a source forgotten to make room, to be logged by the caller.
 func (l *limiter) allow(e sensor.Event, now time.Time) (ok bool, evicted *sensor.Event) {
+	return l.check(e, now, true)
+}
+
+// check is allow; without a token, e is counted in its source's summary
+// only if count is set (the caller sums it up otherwise).
+func (l *limiter) check(e sensor.Event, now time.Time, count bool) (ok bool, evicted *sensor.Event) {
 	key, limited := sourceKey(e)
 	if !limited {
 		return true, nil
@@ -104,6 +110,14 @@ func (l *limiter) allow(e sensor.Event, now time.Time) (ok bool, evicted *sensor
 		b.tokens--
 		return true, evicted
 	}
+	if count {
+		b.count(e, now)
+	}
+	return false, evicted
+}
+
+// count adds e, suppressed at now, to b's summary.
+func (b *bucket) count(e sensor.Event, now time.Time) {
 	sev := e.Severity
 	if Rank(sev) < 0 {
 		sev = defaultSeverity(e.Kind)
@@ -122,7 +136,6 @@ func (l *limiter) allow(e sensor.Event, now time.Time) (ok bool, evicted *sensor
 	if len(b.kinds) < len(Kinds) || b.kinds[e.Kind] > 0 {
 		b.kinds[e.Kind]++
 	}
-	return false, evicted
 }
 
 // summaries returns one summary event per source with suppressed events

@@ -52,19 +52,19 @@ CREATE TABLE intake_incidents (
 	last_malicious_at TEXT NOT NULL,
 	linked            INTEGER NOT NULL
 );`,
-	// 2: an index made for the projector's rate. There is no index on
-	// the random event ID any more: every insert into it dirtied a random
+	// 2: an index made for the projector's rate, rebuilt from the log
+	// (the projector starts again at entry 0). There is no index on the
+	// random event ID any more: every insert into it dirtied a random
 	// page. An event is a duplicate when its ID and time both match
 	// (knownIDs), found through the time index, whose keys grow with time;
-	// an event sent without a time (its time assigned on arrival) when its
-	// ID matches such an event, through a partial index of those only.
-	// Events indexed before this version are marked arrival-timed, so
-	// their IDs alone still make copies duplicates.
-	// Times are Unix microseconds (8-byte keys, not 30-byte strings), and
-	// only the columns listings filter on are kept: the event itself is
-	// always read from the log.
+	// an event sent without a time (time_source "arrival") when its ID
+	// matches such an event, through a partial index of those only. Times
+	// are Unix microseconds (8-byte keys, not 30-byte strings), and only
+	// the columns listings filter on are kept: the event itself is always
+	// read from the log.
 	2: `
-CREATE TABLE intake_events_v2 (
+DROP TABLE intake_events;
+CREATE TABLE intake_events (
 	idx     INTEGER PRIMARY KEY,
 	id      TEXT NOT NULL,
 	t       INTEGER NOT NULL,
@@ -74,16 +74,12 @@ CREATE TABLE intake_events_v2 (
 	session TEXT NOT NULL,
 	arrival INTEGER NOT NULL
 );
-INSERT INTO intake_events_v2
-	SELECT idx, id, unixepoch(substr(time, 1, 19)) * 1000000 + CAST(substr(time, 21, 6) AS INTEGER), sensor, kind, src_ip, session, 1
-	FROM intake_events;
-DROP TABLE intake_events;
-ALTER TABLE intake_events_v2 RENAME TO intake_events;
 CREATE INDEX intake_events_t ON intake_events(t);
 CREATE INDEX intake_events_src ON intake_events(src_ip, t);
 CREATE INDEX intake_events_sensor ON intake_events(sensor, t);
 CREATE INDEX intake_events_session ON intake_events(session) WHERE session != '';
-CREATE INDEX intake_events_arrival ON intake_events(id) WHERE arrival = 1;`,
+CREATE INDEX intake_events_arrival ON intake_events(id) WHERE arrival = 1;
+DELETE FROM intake_head;`,
 }
 
 func (p *Pipeline) loadHead(ctx context.Context) (int64, error) {

@@ -129,12 +129,10 @@ func webhookEvent(doc map[string]any, fields WebhookFields, sensorName string, n
 	if u := str("username"); u != "" {
 		e.Credentials = &sensor.Credentials{Method: "reported", Username: u}
 	}
-	if tv, ok := get("time"); ok {
+	if tv, ok := get("time"); ok { // without one, Normalize gives the arrival time
 		if e.Time, err = webhookTime(tv); err != nil {
 			return sensor.Event{}, err
 		}
-	} else {
-		e.Time = now
 	}
 	e.Details = map[string]string{}
 	if msg := str("message"); msg != "" {

@@ -47,6 +47,11 @@ type Event struct {
 	ID string `json:"id"`
 	// Time is when the sensor observed it (UTC).
 	Time time.Time `json:"time"`
+	// TimeSource is empty when Time is the sensor's, and "arrival" when
+	// the sender gave no time and the server used the time the event
+	// arrived. Only the server sets it: it is cleared on everything a
+	// caller posts.
+	TimeSource string `json:"time_source,omitempty"`
 	// Sensor names the sensor or intake source ("edge-1/ssh", "suricata").
 	Sensor string `json:"sensor"`
 	// Protocol is ssh, http, ftp, telnet, redis, mysql, smb, rdp,
