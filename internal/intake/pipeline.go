@@ -275,6 +275,10 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 // and summarised in one event per source every summary interval, so that
 // one flooding source cannot fill the queue and the spool that every
 // sensor shares. An event that carries a honeytoken is never held back.
+//
+// The pipeline takes ownership of e's maps and slices (Details,
+// Fingerprints, Payloads): the caller must not change them afterwards.
+// The same holds for the events given to Ingest and IngestLimited.
 func (p *Pipeline) Emit(e sensor.Event) {
 	if p.overLimit(e, p.clock()) {
 		return
