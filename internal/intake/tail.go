@@ -248,6 +248,13 @@ func (t *Tail) read(ctx context.Context, chunks chan<- chunk) error {
 			t.Logger.Info("EVE file truncated; reading it from the start", "path", t.Path)
 			off, buf = 0, buf[:0]
 			f.Seek(0, io.SeekStart)
+			// Have the committer save offset 0 right after the chunks
+			// before the truncation: a stop before the new lines are
+			// final then reads them again, instead of resuming at the
+			// old offset in the new content.
+			if !send(chunk{id: id, end: 0}) {
+				return nil
+			}
 			continue
 		}
 		sleep(ctx, t.Poll)

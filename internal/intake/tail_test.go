@@ -256,3 +256,50 @@ func TestTailParseParts(t *testing.T) {
 		}
 	}
 }
+
+// TestTailTruncationSavesStart: after the file is truncated in place and
+// written again, a stop while the new lines are not yet final leaves the
+// saved offset at the start, so that the next run reads them, not the
+// offset of the old content.
+func TestTailTruncationSavesStart(t *testing.T) {
+	dir := t.TempDir()
+	path, state := filepath.Join(dir, "eve.json"), filepath.Join(dir, "state")
+	for i := range 20 {
+		appendFile(t, path, eveLine(i))
+	}
+	block := make(chan struct{})
+	out := &fakeOut{answer: func(ctx context.Context, call int, e sensor.Event) string {
+		if call == 1 {
+			return Accepted
+		}
+		select { // the lines written after the truncation stay pending
+		case <-block:
+		case <-ctx.Done():
+		}
+		return Retry
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	tl := &Tail{Path: path, StateDir: state, Poll: time.Millisecond, Sensor: "ids", Out: out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	go func() { done <- tl.Run(ctx) }()
+	waitFor(t, "the first lines", func() bool { return savedOffset(t, path, state) > 0 })
+	old := savedOffset(t, path, state)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 { // shorter than before, so the tail sees the truncation
+		appendFile(t, path, eveLine(100+i))
+	}
+	waitFor(t, "the new lines to be sent", func() bool { return out.callCount() >= 2 })
+	for i := range 40 { // the file grows past the old offset meanwhile
+		appendFile(t, path, eveLine(200+i))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(block)
+	if got := savedOffset(t, path, state); got != 0 {
+		t.Errorf("saved offset %d after a truncation with the new lines pending (old offset %d), want 0", got, old)
+	}
+}
