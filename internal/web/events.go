@@ -182,8 +182,14 @@ type sourceCount struct {
 	Count  int
 }
 
+// With the event pipeline (vallum serve) they count every event of the
+// 24 hours in its index; without it, the latest maxStatEvents read from
+// the log.
 func (c *Console) eventStats(ctx context.Context, now time.Time) (eventStats, error) {
 	st := eventStats{Start: now.Truncate(time.Hour).Add(-23 * time.Hour)}
+	if ev := c.srv.Events; ev != nil && ev.Pipeline != nil {
+		return c.indexedStats(ctx, st)
+	}
 	evs, err := c.recentLogged(ctx)
 	if err != nil {
 		return st, err
@@ -211,6 +217,25 @@ func (c *Console) eventStats(ctx context.Context, now time.Time) (eventStats, er
 	})
 	if len(st.Sources) > 8 {
 		st.Sources = st.Sources[:8]
+	}
+	return st, nil
+}
+
+// indexedStats fills st from the pipeline's index of events.
+func (c *Console) indexedStats(ctx context.Context, st eventStats) (eventStats, error) {
+	s, err := c.srv.Events.Pipeline.EventStats(ctx, st.Start, 8)
+	if err != nil {
+		return st, fmt.Errorf("couldn't count sensor events: %w", err)
+	}
+	for _, h := range s.PerHour {
+		t, err := time.Parse("2006-01-02T15", h.Hour)
+		if i := int(t.Sub(st.Start) / time.Hour); err == nil && i >= 0 && i < 24 {
+			st.Hours[i] += int(h.Count)
+			st.Total += int(h.Count)
+		}
+	}
+	for _, src := range s.TopSources {
+		st.Sources = append(st.Sources, sourceCount{src.Source, int(src.Count)})
 	}
 	return st, nil
 }
