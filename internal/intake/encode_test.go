@@ -53,7 +53,7 @@ func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 func FuzzAppendEvent(f *testing.F) {
 	f.Add("ev-1", "root", "p\"\\\n\x00<é\xff\u2028", "k", "v", int64(5))
 	f.Fuzz(func(t *testing.T, id, user, pass, k, v string, n int64) {
-		roundTrip(t, sensor.Event{ID: id, Time: time.Unix(n%253402300799, 0).UTC(), Sensor: user, Kind: pass,
+		roundTrip(t, sensor.Event{ID: id, Time: time.Unix(n%253402300799, 0).UTC(), TimeSource: k, Sensor: user, Kind: pass,
 			Credentials: &sensor.Credentials{Username: user, Password: pass}, Details: map[string]string{k: v, "x" + k: pass},
 			Payloads: []sensor.PayloadRef{{SHA256: v, Size: n}}})
 	})
