@@ -47,10 +47,8 @@ type Tail struct {
 	Logger *slog.Logger
 }
 
-// maxEVELine bounds one EVE record; longer lines are skipped and counted.
-const maxEVELine = 1 << 20
-
-// tailChunk is how much is read and ingested at once.
+// tailChunk is how much is read and ingested at once; it also bounds one
+// EVE record: a longer line is skipped, with a warning.
 const tailChunk = 4 << 20
 
 type fileID struct{ dev, ino uint64 }
