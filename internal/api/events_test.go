@@ -8,10 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/intake"
 	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/testenv"
 )
 
 func init() {
@@ -48,22 +46,13 @@ func startTestPipeline(t *testing.T, s *Server) *intake.Pipeline {
 		tok, ok := s.Honeytokens.Registry.Match(e)
 		return tok.ID, ok
 	})
-	cfg := intake.Config{Log: s.Log, DB: s.DB, Desk: s.Desk, SpoolDir: filepath.Join(t.TempDir(), "spool"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tokens: tokens}
+	cfg := intake.Config{Log: s.Log, DB: s.DB, Desk: s.Desk, Tokens: tokens}
 	cfg.Intake.Correlation.Flush = 20 * time.Millisecond
 	// A rate so low that no token comes back during a test: what is over
 	// the burst is limited however slowly the test runs.
 	cfg.Intake.PerSourceRate.Rate = 0.001
 	cfg.Intake.PerSourceRate.Summary = 50 * time.Millisecond
-	p, err := intake.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return p
+	return testenv.Pipeline(t, cfg)
 }
 
 // eventLine is an event observed at eventTime: the same ID on two lines

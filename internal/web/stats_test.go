@@ -2,15 +2,13 @@ package web
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/intake"
 	"github.com/vallum/vallum/internal/sensor"
+	"github.com/vallum/vallum/internal/testenv"
 )
 
 // TestEventStatsFromIndex: with the event pipeline the pictures count
@@ -18,15 +16,7 @@ import (
 // console would read from the log — by hour and by source.
 func TestEventStatsFromIndex(t *testing.T) {
 	e := newEnv(t)
-	p, err := intake.Open(context.Background(), intake.Config{Log: e.srv.Log, DB: e.srv.DB, SpoolDir: filepath.Join(t.TempDir(), "spool"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	p := testenv.Pipeline(t, intake.Config{Log: e.srv.Log, DB: e.srv.DB})
 	e.srv.Events = &api.EventService{Pipeline: p, Sensor: "hq"}
 
 	now := e.clock.now()
@@ -46,6 +36,7 @@ func TestEventStatsFromIndex(t *testing.T) {
 		}
 	}
 	var st eventStats
+	var err error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if st, err = e.console.eventStats(context.Background(), now); err != nil {

@@ -129,21 +129,29 @@ func shipAll(t *testing.T, sh *Shipper) {
 	}
 }
 
-func TestShipperRetriesUntilTheServerTakesEverything(t *testing.T) {
-	fs := &fakeServer{fails: 3, seen: map[string]int{}}
+// shipEvents emits n events (IDs prefix0, prefix1, …) to a shipper that
+// posts batches of batch to fs, and runs it until its spool is empty.
+func shipEvents(t *testing.T, fs *fakeServer, batch, n int, prefix string) *Shipper {
+	t.Helper()
 	srv := httptest.NewServer(fs)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	sp, err := Open(t.TempDir(), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.Close()
-	sh := &Shipper{Spool: sp, Server: srv.URL, Token: "tok", Name: "edge", Batch: 7, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	t.Cleanup(func() { sp.Close() })
+	sh := &Shipper{Spool: sp, Server: srv.URL, Token: "tok", Name: "edge", Batch: batch, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 	sh.Init()
-	for i := range 50 {
-		sh.Emit(sensor.Event{ID: fmt.Sprintf("e%d", i), Sensor: "edge/x", Kind: sensor.KindConnect})
+	for i := range n {
+		sh.Emit(sensor.Event{ID: fmt.Sprintf("%s%d", prefix, i), Sensor: "edge/x", Kind: sensor.KindConnect})
 	}
 	shipAll(t, sh)
+	return sh
+}
+
+func TestShipperRetriesUntilTheServerTakesEverything(t *testing.T) {
+	fs := &fakeServer{fails: 3, seen: map[string]int{}}
+	sh := shipEvents(t, fs, 7, 50, "e")
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if len(fs.seen) != 50 {
@@ -195,19 +203,7 @@ func TestShipperReportsDrops(t *testing.T) {
 // (counted in its source's summary there) is not sent again.
 func TestShipperTakesLimitedAsFinal(t *testing.T) {
 	fs := &fakeServer{seen: map[string]int{}, limitEvery: 3}
-	srv := httptest.NewServer(fs)
-	defer srv.Close()
-	sp, err := Open(t.TempDir(), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	sh := &Shipper{Spool: sp, Server: srv.URL, Token: "tok", Name: "edge", Batch: 10, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
-	sh.Init()
-	for i := range 30 {
-		sh.Emit(sensor.Event{ID: fmt.Sprintf("l%d", i), Sensor: "edge/x", Kind: sensor.KindConnect})
-	}
-	shipAll(t, sh)
+	sh := shipEvents(t, fs, 10, 30, "l")
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for id, n := range fs.seen {
