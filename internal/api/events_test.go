@@ -16,8 +16,8 @@ import (
 
 	"github.com/vallum/vallum/internal/incident"
 	"github.com/vallum/vallum/internal/intake"
+	"github.com/vallum/vallum/internal/intake/intaketest"
 	"github.com/vallum/vallum/internal/sensor"
-	"github.com/vallum/vallum/internal/testenv"
 )
 
 func init() {
@@ -52,7 +52,7 @@ func startTestPipeline(t *testing.T, s *Server) *intake.Pipeline {
 	// the burst is limited however slowly the test runs.
 	cfg.Intake.PerSourceRate.Rate = 0.001
 	cfg.Intake.PerSourceRate.Summary = 50 * time.Millisecond
-	return testenv.Pipeline(t, cfg)
+	return intaketest.Pipeline(t, cfg)
 }
 
 // eventLine is an event observed at eventTime: the same ID on two lines

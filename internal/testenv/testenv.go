@@ -20,7 +20,6 @@ import (
 
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/guard"
-	"github.com/vallum/vallum/internal/intake"
 	"github.com/vallum/vallum/internal/perimeter"
 	"github.com/vallum/vallum/internal/store"
 )
@@ -169,26 +168,4 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
-}
-
-// Pipeline opens an event pipeline with cfg (a spool in a temporary
-// directory and a quiet logger unless set) and runs it until the test
-// ends.
-func Pipeline(t testing.TB, cfg intake.Config) *intake.Pipeline {
-	t.Helper()
-	if cfg.SpoolDir == "" {
-		cfg.SpoolDir = filepath.Join(t.TempDir(), "spool")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = Discard()
-	}
-	p, err := intake.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return p
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/vallum/vallum/internal/api"
 	"github.com/vallum/vallum/internal/intake"
+	"github.com/vallum/vallum/internal/intake/intaketest"
 	"github.com/vallum/vallum/internal/sensor"
-	"github.com/vallum/vallum/internal/testenv"
 )
 
 // TestEventStatsFromIndex: with the event pipeline the pictures count
@@ -16,7 +16,7 @@ import (
 // console would read from the log — by hour and by source.
 func TestEventStatsFromIndex(t *testing.T) {
 	e := newEnv(t)
-	p := testenv.Pipeline(t, intake.Config{Log: e.srv.Log, DB: e.srv.DB})
+	p := intaketest.Pipeline(t, intake.Config{Log: e.srv.Log, DB: e.srv.DB})
 	e.srv.Events = &api.EventService{Pipeline: p, Sensor: "hq"}
 
 	now := e.clock.now()
