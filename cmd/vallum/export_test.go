@@ -32,36 +32,7 @@ func exportBoth(t *testing.T) exported {
 	cfg := filepath.Join(dir, "vallum.yaml")
 	os.WriteFile(cfg, []byte("anchor:\n  interval: 1h\n  authorities:\n    - name: test-tsa\n      url: "+auth.URL+"\n      ca_file: "+auth.CAFile+"\n"), 0o600)
 	srv := startServer(t, dir, "--config", cfg)
-	code, b, err := srv.request("POST", "/api/v1/users", []byte(`{"name":"paola","roles":["analyst"]}`), true)
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("add user: HTTP %d %s %v", code, b, err)
-	}
-	var u struct{ Token string }
-	json.Unmarshal(b, &u)
-	as := func(method, path, body string, want int) []byte {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+u.Token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out strings.Builder
-		buf := make([]byte, 1<<16)
-		for {
-			n, err := resp.Body.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: HTTP %d %s, want %d", method, path, resp.StatusCode, out.String(), want)
-		}
-		return []byte(out.String())
-	}
+	as := srv.analyst("paola")
 	var inc struct{ ID string }
 	json.Unmarshal(as("POST", "/api/v1/incidents", `{"title":"Phishing wave","severity":"high","categories":["phishing"]}`, 201), &inc)
 	var note struct{ Index int64 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,29 +16,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir)
 	// A user with the analyst role, whose token does the case work.
-	code, b, err := srv.request("POST", "/api/v1/users", []byte(`{"name":"paola","roles":["analyst"]}`), true)
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("add user: HTTP %d %s %v", code, b, err)
-	}
-	var u struct{ Token string }
-	json.Unmarshal(b, &u)
-	as := func(method, path, body string, want int) []byte {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+u.Token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: HTTP %d %s, want %d", method, path, resp.StatusCode, out.Bytes(), want)
-		}
-		return out.Bytes()
-	}
+	as := srv.analyst("paola")
 	var inc struct{ ID string }
 	json.Unmarshal(as("POST", "/api/v1/incidents", `{"title":"Phishing wave","severity":"high","categories":["phishing"]}`, 201), &inc)
 	as("POST", "/api/v1/incidents/"+inc.ID+"/notes", `{"text":"first mails at 08:02"}`, 201)
@@ -72,13 +48,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	}
 	// Users live only in the database (their token hashes are not in the
 	// log), so the rebuilt server is read with a fresh user.
-	srv2 := startServer(t, dir)
-	code, b, err = srv2.request("POST", "/api/v1/users", []byte(`{"name":"paola","roles":["analyst"]}`), true)
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("add user after rebuild: HTTP %d %s %v", code, b, err)
-	}
-	json.Unmarshal(b, &u)
-	srv = srv2
+	as = startServer(t, dir).analyst("paola")
 	for _, p := range paths {
 		got := string(as("GET", p, "", 200))
 		if p == "/api/v1/log/entries?limit=1000" {

@@ -255,6 +255,35 @@ func (s *server) request(method, path string, body []byte, auth bool) (int, []by
 	return resp.StatusCode, b, err
 }
 
+// analyst adds a user with the analyst role and returns a function that
+// calls the API with that user's token and fails the test unless the
+// answer has the status wanted.
+func (s *server) analyst(name string) func(method, path, body string, want int) []byte {
+	s.t.Helper()
+	code, b, err := s.request("POST", "/api/v1/users", []byte(`{"name":"`+name+`","roles":["analyst"]}`), true)
+	if err != nil || code != http.StatusCreated {
+		s.t.Fatalf("add user: HTTP %d %s %v", code, b, err)
+	}
+	var u struct{ Token string }
+	json.Unmarshal(b, &u)
+	return func(method, path, body string, want int) []byte {
+		s.t.Helper()
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+u.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			s.t.Fatalf("%s %s: HTTP %d %s, want %d", method, path, resp.StatusCode, out, want)
+		}
+		return out
+	}
+}
+
 // get GETs path and fails the test unless the answer is 200.
 func (s *server) get(path string, auth bool) []byte {
 	s.t.Helper()

@@ -88,13 +88,19 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 		v.CheckTree(t.c, t.name)
 	}
 	rep := v.Finish()
-	if *asJSON {
-		b, _ := json.MarshalIndent(rep, "", "  ")
+	return printReport(env, rep, rep.String(), rep.OK(), *asJSON)
+}
+
+// printReport prints a verification's account, as JSON (asJSON) or as
+// text, and exits 1 when it did not pass.
+func printReport(env *cliEnv, v any, text string, ok, asJSON bool) error {
+	if asJSON {
+		b, _ := json.MarshalIndent(v, "", "  ")
 		fmt.Fprintf(env.stdout, "%s\n", b)
 	} else {
-		fmt.Fprint(env.stdout, rep.String())
+		fmt.Fprint(env.stdout, text)
 	}
-	if !rep.OK() {
+	if !ok {
 		return &exitError{code: 1}
 	}
 	return nil
@@ -121,17 +127,9 @@ func verifyBundle(env *cliEnv, path, vkeyPath, tsaCA string, asJSON bool) error 
 		}
 	}
 	rep := bundle.Verify(files, opts)
-	if asJSON {
-		b, _ := json.MarshalIndent(struct {
-			OK bool `json:"ok"`
-			*bundle.Report
-		}{rep.OK(), rep}, "", "  ")
-		fmt.Fprintf(env.stdout, "%s\n", b)
-	} else {
-		fmt.Fprint(env.stdout, rep.String())
-	}
-	if !rep.OK() {
-		return &exitError{code: 1}
-	}
-	return nil
+	withOK := struct {
+		OK bool `json:"ok"`
+		*bundle.Report
+	}{rep.OK(), rep}
+	return printReport(env, withOK, rep.String(), rep.OK(), asJSON)
 }

@@ -122,22 +122,7 @@ func ev(id, src, kind string) sensor.Event {
 func logged(t testing.TB, l *evidence.Log) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
-	for i := range l.Size() {
-		ent, err := l.Entry(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := evidence.DecodeHeader(ent.Header)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Kind != EventKind {
-			continue
-		}
-		var e sensor.Event
-		if err := json.Unmarshal(ent.Payload, &e); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
+	for _, e := range loggedEvents(t, l) {
 		ids[e.ID]++
 	}
 	return ids
