@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vallum/vallum/internal/api"
-	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/honeytoken"
-	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/testenv"
 )
 
 // startHoneytokenAPI serves the API with a honeytoken registry in this
@@ -21,24 +18,10 @@ import (
 func startHoneytokenAPI(t *testing.T) (url, token string, reg *honeytoken.Registry) {
 	t.Helper()
 	dir := t.TempDir()
-	keys, _, err := evidence.LoadOrCreateKeys(dir, "test.vallum.example/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.DiscardHandler)
-	files, err := store.OpenFiles(filepath.Join(dir, "log"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := evidence.Open(evidence.Config{Origin: keys.Origin, Signer: keys.Signer, Verifier: keys.Verifier, Storage: files, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err = honeytoken.Open(context.Background(), db, l, honeytoken.Options{Domain: "corp.example"})
+	l, _ := testenv.Log(t, dir, "test.vallum.example/log")
+	db := testenv.DB(t, dir)
+	quiet := testenv.Discard()
+	reg, err := honeytoken.Open(context.Background(), db, l, honeytoken.Options{Domain: "corp.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +29,7 @@ func startHoneytokenAPI(t *testing.T) (url, token string, reg *honeytoken.Regist
 	srv := &api.Server{Log: l, DB: db, Logger: quiet, MaxBody: 1 << 20, AdminToken: sha256.Sum256([]byte(token)),
 		Honeytokens: &api.HoneytokenService{Registry: reg}}
 	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		db.Close()
-		l.Close()
-		files.Close()
-	})
+	t.Cleanup(hs.Close)
 	return hs.URL, token, reg
 }
 

@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 	"github.com/vallum/vallum/internal/evidence"
 	"github.com/vallum/vallum/internal/sensor"
 	"github.com/vallum/vallum/internal/store"
+	"github.com/vallum/vallum/internal/testenv"
 )
 
 // testEnv is a real evidence log and database in a temporary directory.
@@ -29,29 +27,8 @@ type testEnv struct {
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	keys, _, err := evidence.LoadOrCreateKeys(dir, "test.vallum.example/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	files, err := store.OpenFiles(filepath.Join(dir, "log"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := evidence.Open(evidence.Config{Origin: keys.Origin, Signer: keys.Signer, Verifier: keys.Verifier, Storage: files, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "vallum.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		l.Close()
-		files.Close()
-	})
-	return &testEnv{dir: dir, log: l, db: db}
+	l, _ := testenv.Log(t, dir, "test.vallum.example/log")
+	return &testEnv{dir: dir, log: l, db: testenv.DB(t, dir)}
 }
 
 func (e *testEnv) registry(t testing.TB) *Registry {
